@@ -1,0 +1,1 @@
+"""The ctxprop conformance suite."""

@@ -1,0 +1,42 @@
+"""pytest-ctxprop: prove that a runtime carries ``contextvars`` across its boundaries.
+
+The public API is small and documented in ``docs/``.  Names are imported lazily
+so that loading the plugin costs (almost) nothing in a project that does not use
+them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_LAZY: dict[str, str] = {
+    # adapter contract (docs/adapters.md)
+    "Traits": "pytest_ctxprop.adapter",
+    "RuntimeAdapter": "pytest_ctxprop.adapter",
+    "AsyncRuntimeAdapter": "pytest_ctxprop.adapter",
+    "Unsupported": "pytest_ctxprop.adapter",
+    "RuntimeUnavailable": "pytest_ctxprop.adapter",
+    # verdicts
+    "Verdict": "pytest_ctxprop._verdicts",
+    # harness fixtures (docs/fixtures.md)
+}
+
+__all__ = ["__version__", *sorted(_LAZY)]
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'pytest_ctxprop' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
