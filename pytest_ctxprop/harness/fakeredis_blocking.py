@@ -1,0 +1,263 @@
+"""Make fakeredis's blocking reads block, without spinning, on versions where they do not (H6).
+
+Two upstream defects made consumers built on fakeredis burn a core
+(FastMCP/docket workers, e.g. sooperset/mcp-atlassian#868):
+
+* cunla/fakeredis-py#453 (fixed by #455): ``XREAD``/``XREADGROUP`` with
+  ``BLOCK`` on an empty stream replied at once with an empty result instead of
+  waiting, so a worker looping on XREAD spun at 100% CPU.
+* cunla/fakeredis-py#506: the asyncio client waited for every reply by polling
+  its queue with ``asyncio.sleep(0.01)``, waking the loop 100 times a second
+  for as long as a blocking command waited.
+
+Nothing here is applied blindly: :func:`probe` runs each blocking read against
+a private fake server and measures what it does (does it wait out its timeout?
+how often does the loop wake?), and :func:`apply_blocking_patch` installs only
+the fixes for defects it observed.  On a fakeredis that already blocks (2.40
+does) it is a no-op.  fakeredis and redis are imported on first use only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import selectors
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["BlockingPatchReport", "apply_blocking_patch", "blocking_patch", "probe", "remove_blocking_patch"]
+
+_PROBE_BLOCK_MS = 60  # how long each probe read blocks
+_MAX_PROBE_WAKEUPS = 8  # loop wake-ups tolerated during one probe read (polling gives ~6/60 ms + noise)
+_originals: dict[tuple[type, str], Any] = {}  # (class, attribute) -> what the patch replaced
+_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class BlockingPatchReport:
+    """What the probe saw and which fixes are installed."""
+
+    returns_early: bool  # a blocking read replied before its timeout (fakeredis#453)
+    polls: bool  # the async client polled while waiting (fakeredis#506)
+    applied: tuple[str, ...] = ()
+
+    @property
+    def needed(self) -> bool:
+        """Whether the installed fakeredis needs any fix."""
+        return self.returns_early or self.polls
+
+
+class _CountingSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
+    """Counts how often the event loop wakes up."""
+
+    calls = 0
+
+    def select(self, timeout: float | None = None) -> Any:
+        self.calls += 1
+        return super().select(timeout)
+
+
+def _first_definer(cls: type, name: str) -> type:
+    """The class in ``cls``'s MRO that defines ``name`` (the one to patch)."""
+    return next(k for k in cls.__mro__ if name in vars(k))
+
+
+def _sync_classes() -> type:
+    """The fake socket class behind the sync client that implements ``_blocking``."""
+    import fakeredis
+
+    client = fakeredis.FakeRedis(server=fakeredis.FakeServer())
+    conn = client.connection_pool.get_connection()
+    try:
+        return _first_definer(type(conn._sock), "_blocking")
+    finally:
+        client.connection_pool.release(conn)
+        client.close()
+
+
+def _probe_returns_early() -> bool:
+    """Do XREAD / XREADGROUP with BLOCK reply before their timeout on an empty stream?"""
+    import fakeredis
+
+    client = fakeredis.FakeRedis(server=fakeredis.FakeServer())
+    try:
+        client.xgroup_create("probe", "g", id="$", mkstream=True)
+        reads: list[Callable[[], Any]] = [
+            lambda: client.xread({"probe": "$"}, block=_PROBE_BLOCK_MS),
+            lambda: client.xreadgroup("g", "c", {"probe": ">"}, count=1, block=_PROBE_BLOCK_MS),
+        ]
+        for read in reads:
+            start = time.monotonic()
+            read()
+            if time.monotonic() - start < _PROBE_BLOCK_MS / 2000:
+                return True
+        return False
+    finally:
+        client.close()
+
+
+def _probe_polls() -> tuple[bool, type, type]:
+    """Does the asyncio client wake the loop repeatedly while a BLPOP waits?
+
+    Runs on a private loop in its own thread, so it works from inside a running loop too.
+    Returns (polls, async socket class, async connection class).
+    """
+    import fakeredis
+
+    selector = _CountingSelector()
+    result: dict[str, Any] = {}
+
+    async def main() -> None:
+        client = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
+        try:
+            await client.ping()  # connect first: only the wait itself is counted
+            conn = await client.connection_pool.get_connection()
+            result["sock"] = _first_definer(type(conn._sock), "put_response")
+            result["conn"] = _first_definer(type(conn), "can_read")
+            await client.connection_pool.release(conn)
+            before = selector.calls
+            await client.blpop(["probe"], timeout=_PROBE_BLOCK_MS / 1000)
+            result["wakeups"] = selector.calls - before
+        finally:
+            await client.aclose()
+
+    def run() -> None:
+        loop = asyncio.SelectorEventLoop(selector)
+        try:
+            loop.run_until_complete(main())
+        finally:
+            loop.close()
+
+    thread = threading.Thread(target=run, name="ctxprop-fakeredis-probe")
+    thread.start()
+    thread.join()
+    return result["wakeups"] > _MAX_PROBE_WAKEUPS, result["sock"], result["conn"]
+
+
+def probe() -> BlockingPatchReport:
+    """Measure the installed fakeredis; report which defects it has (installs nothing)."""
+    polls, _, _ = _probe_polls()
+    return BlockingPatchReport(returns_early=_probe_returns_early(), polls=polls)
+
+
+def _empty(reply: Any) -> bool:
+    return isinstance(reply, (list, dict)) and not reply
+
+
+def _wait_while_empty(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``_blocking`` that treats an empty stream reply as "no data yet" (the fakeredis#453 fix)."""
+
+    @functools.wraps(original)
+    def _blocking(self: Any, timeout: Any, func: Callable[[bool], Any], *args: Any, **kwargs: Any) -> Any:
+        def attempt(first_pass: bool) -> Any:
+            reply = func(first_pass)
+            return None if _empty(reply) else reply
+
+        return original(self, timeout, attempt, *args, **kwargs)
+
+    return _blocking
+
+
+def _notifying(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``put_response`` that also wakes a reader waiting in the patched ``can_read``."""
+
+    @functools.wraps(original)
+    def put_response(self: Any, msg: Any) -> None:
+        original(self, msg)
+        waiter = getattr(self, "_ctxprop_waiter", None)
+        if waiter is not None:
+            loop, event, ident = waiter
+            if threading.get_ident() == ident:
+                event.set()
+            else:
+                loop.call_soon_threadsafe(event.set)
+
+    return put_response
+
+
+async def _can_read(self: Any, timeout: float | None = 0) -> bool:
+    """``can_read`` that waits on an event set by ``put_response`` (the fakeredis#506 fix)."""
+    if not self.is_connected:
+        await self.connect()
+    sock = self._sock
+    if timeout == 0:
+        return sock is not None and not sock.responses.empty()
+    if sock is None:
+        return False
+    loop = asyncio.get_running_loop()
+    deadline = None if timeout is None else loop.time() + timeout
+    event = asyncio.Event()
+    sock._ctxprop_waiter = (loop, event, threading.get_ident())
+    try:
+        while True:
+            event.clear()
+            if self._sock is None:
+                return False
+            if not sock.responses.empty():  # checked after clear(): no lost wake-up
+                return True
+            remaining = None if deadline is None else deadline - loop.time()
+            if remaining is not None and remaining <= 0:
+                return False
+            try:
+                await asyncio.wait_for(event.wait(), remaining)
+            except asyncio.TimeoutError:
+                return not sock.responses.empty()
+    finally:
+        sock._ctxprop_waiter = None
+
+
+def _replace(cls: type, name: str, value: Any) -> None:
+    if (cls, name) in _originals:  # already fixed: never wrap a wrapper
+        return
+    _originals[(cls, name)] = vars(cls)[name]
+    setattr(cls, name, value)
+
+
+def apply_blocking_patch(*, force: bool = False) -> BlockingPatchReport:
+    """Probe fakeredis and install the fixes it needs; ``force`` installs all of them.
+
+    Idempotent: with fixes already installed, the probe sees a correct fake
+    and nothing more is applied.
+    """
+    with _lock:
+        polls, async_sock, async_conn = _probe_polls()
+        returns_early = _probe_returns_early()
+        applied: list[str] = []
+        if returns_early or force:
+            for cls in {_sync_classes(), _first_definer(async_sock, "_blocking")}:
+                _replace(cls, "_blocking", _wait_while_empty(vars(cls)["_blocking"]))
+            applied.append("fakeredis#453: blocking stream reads wait for data")
+        if polls or force:
+            _replace(async_sock, "put_response", _notifying(vars(async_sock)["put_response"]))
+            _replace(async_conn, "can_read", _can_read)
+            applied.append("fakeredis#506: asyncio reads wait on an event, not a poll")
+        return BlockingPatchReport(returns_early, polls, tuple(applied))
+
+
+def remove_blocking_patch() -> None:
+    """Restore everything :func:`apply_blocking_patch` replaced."""
+    with _lock:
+        for (cls, name), original in reversed(list(_originals.items())):
+            setattr(cls, name, original)
+        _originals.clear()
+
+
+def is_patched() -> bool:
+    """Whether any fix is currently installed."""
+    return bool(_originals)
+
+
+@contextmanager
+def blocking_patch(*, force: bool = False) -> Iterator[BlockingPatchReport]:
+    """Apply the patch for a block of code; restore what this call installed afterwards."""
+    already = is_patched()
+    report = apply_blocking_patch(force=force)
+    try:
+        yield report
+    finally:
+        if not already:
+            remove_blocking_patch()
