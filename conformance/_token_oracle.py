@@ -1,0 +1,193 @@
+"""The stdlib as oracle: observe a call on both sides, normalise, compare.
+
+Expectations come from the running interpreter's :mod:`contextvars`, never
+from strings written down here, because the stdlib changes with the
+interpreter.  To compare an implementation with it, each call is reduced to an
+:class:`Outcome` (exception type and message, or returned value) after two
+normalisations, documented in docs/tokens.md ("Comparing outcomes"):
+
+1. **Objects in play are labelled.**  Where a message or value shows ``repr()``
+   of a var, token or Context taking part in the call, that text becomes
+   ``<label>``: the stdlib's reprs on the stdlib side, the implementation's
+   reprs of the counterparts on the other.  So an implementation may spell its
+   reprs its own way (class name, extra fields), but the message *template*
+   (``<tok> has already been used once``) must match exactly, and it must be
+   the right object's repr.
+2. **Memory addresses are elided** (``0x7f3a...`` -> ``0x…``), for what is left.
+
+Exception types are compared exactly: ``RuntimeError`` is not a subclass of it.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import platform
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pytest_ctxprop._verdicts import PropertyViolation
+
+STDLIB: Any = contextvars
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]+")
+
+
+def elide_addresses(text: str) -> str:
+    """Replace memory addresses, the only part of a stdlib message that varies per run."""
+    return _ADDRESS.sub("0x…", text)
+
+
+@dataclass(frozen=True)
+class Label:
+    """Stands for an object in play (``<tok>``) in normalised values and messages."""
+
+    name: str
+
+    def __repr__(self) -> str:
+        return f"<{self.name}>"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one call did, in a form comparable across implementations."""
+
+    exception: type[BaseException] | None
+    text: str
+
+    def __str__(self) -> str:
+        if self.exception is None:
+            return f"returned {self.text}"
+        return f"raised {self.exception.__qualname__}: {self.text}"
+
+
+class Labels:
+    """The objects in play on one side, by label; turns raw results into Outcomes."""
+
+    def __init__(self, objects: Mapping[str, object], missing: object = None) -> None:
+        self._objects = dict(objects)
+        self._missing = missing
+
+    def value(self, value: object) -> object:
+        """The value with objects in play (and the MISSING sentinel) as Labels."""
+        if self._missing is not None and value is self._missing:
+            return Label("MISSING")
+        for name, obj in self._objects.items():
+            if value is obj:
+                return Label(name)
+        return value
+
+    def message(self, text: str) -> str:
+        """``text`` with reprs of objects in play labelled, then addresses elided."""
+        reprs = []
+        for name, obj in self._objects.items():
+            try:
+                reprs.append((safe_repr(obj), name))
+            except Exception:  # a broken repr cannot be found in a message anyway
+                continue
+        for shown, name in sorted(reprs, key=lambda pair: -len(pair[0])):
+            if shown:
+                text = text.replace(shown, f"<{name}>")
+        return elide_addresses(text)
+
+    def returned(self, value: object) -> Outcome:
+        return Outcome(None, self.message(safe_repr(self.value(value))))
+
+    def raised(self, error: BaseException) -> Outcome:
+        return Outcome(type(error), self.message(safe_str(error)))
+
+    def observe(self, call: Callable[[], object]) -> Outcome:
+        """Run ``call``; whatever it returns or raises (short of exiting) is the outcome."""
+        try:
+            result = call()
+        except Exception as error:
+            return self.raised(error)
+        return self.returned(result)
+
+
+def safe_repr(obj: object) -> str:
+    try:
+        return repr(obj)
+    except Exception as error:
+        return f"<repr() raised {type(error).__qualname__}>"
+
+
+def safe_str(error: BaseException) -> str:
+    try:
+        return str(error)
+    except Exception as failure:
+        return f"<str() raised {type(failure).__qualname__}>"
+
+
+def implementation_module(selected: Any) -> Any:
+    """The object exposing ContextVar/Token/Context/copy_context for a fixture value."""
+    return getattr(selected, "module", selected)
+
+
+def implementation_name(selected: Any) -> str:
+    name = getattr(selected, "name", None) or getattr(selected, "__name__", None)
+    return str(name) if name else safe_repr(selected)
+
+
+def missing_sentinel(module: Any) -> object:
+    """The implementation's "no previous value" marker: ``Token.MISSING`` or ``MISSING``."""
+    sentinel = getattr(getattr(module, "Token", None), "MISSING", None)
+    return sentinel if sentinel is not None else getattr(module, "MISSING", None)
+
+
+def stdlib_description() -> str:
+    return f"stdlib contextvars, {platform.python_implementation()} {platform.python_version()}"
+
+
+Observations = dict[str, Outcome]
+Scenario = Callable[[Any], Observations]
+
+
+def run_scenario(module: Any, scenario: Scenario) -> Observations:
+    """Run ``scenario(module)`` in a fresh copy of the module's current Context."""
+    return module.copy_context().run(scenario, module)  # type: ignore[no-any-return]
+
+
+def check_parity(property_id: str, claim: str, scenario: Scenario, selected: Any) -> None:
+    """Fail ``property_id`` unless the implementation observes what the stdlib observes.
+
+    ``scenario(cv)`` drives the module ``cv`` and returns its observations by
+    step.  The stdlib run must succeed (else the harness is broken: error); on
+    the implementation, a step that escapes the scenario is a violation too.
+    """
+    expected = run_scenario(STDLIB, scenario)
+    module = implementation_module(selected)
+    try:
+        observed = run_scenario(module, scenario)
+    except Exception as error:
+        raise violation(
+            property_id,
+            claim,
+            selected,
+            step="setting up the scenario",
+            expected="no error (the stdlib ran it)",
+            observed=f"raised {type(error).__qualname__}: {elide_addresses(safe_str(error))}",
+        ) from error
+    for step, outcome in expected.items():
+        seen = observed.get(step)
+        if seen != outcome:
+            raise violation(
+                property_id,
+                claim,
+                selected,
+                step=step,
+                expected=str(outcome),
+                observed="(not observed)" if seen is None else str(seen),
+            )
+
+
+def violation(
+    property_id: str, claim: str, selected: Any, *, step: str, expected: str, observed: str
+) -> PropertyViolation:
+    """A diff-like PropertyViolation: the property, the step, expected vs observed."""
+    return PropertyViolation(
+        f"{property_id} violated by {implementation_name(selected)}: {claim}\n"
+        f"  step:     {step}\n"
+        f"  expected: {expected}   [{stdlib_description()}]\n"
+        f"  observed: {observed}"
+    )
