@@ -59,6 +59,8 @@ async def serve_asgi(app: Any, ready: ReadyHandle) -> None:
         except SystemExit:
             # uvicorn exits the process when lifespan startup fails; inside a test
             # run that must be an ordinary exception.
-            raise ServerStartError("uvicorn could not start the app (lifespan startup failed)") from None
+            raise ServerStartError(
+                "uvicorn could not start the app (lifespan startup failed)"
+            ) from None
     finally:
         sock.close()

@@ -38,7 +38,7 @@ def selector_loop_factory() -> asyncio.AbstractEventLoop:
 
 
 def windows_loop_factory() -> LoopFactory | None:
-    """The factory to use on this platform: the selector loop on Windows, None (default) elsewhere."""
+    """This platform's factory: the selector loop on Windows, None (the default) elsewhere."""
     return selector_loop_factory if _is_windows() else None
 
 

@@ -29,10 +29,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["BlockingPatchReport", "apply_blocking_patch", "blocking_patch", "probe", "remove_blocking_patch"]
+__all__ = [
+    "BlockingPatchReport",
+    "apply_blocking_patch",
+    "blocking_patch",
+    "probe",
+    "remove_blocking_patch",
+]
 
 _PROBE_BLOCK_MS = 60  # how long each probe read blocks
-_MAX_PROBE_WAKEUPS = 8  # loop wake-ups tolerated during one probe read (polling gives ~6/60 ms + noise)
+_MAX_PROBE_WAKEUPS = (
+    8  # loop wake-ups tolerated during one probe read (polling gives ~6/60 ms + noise)
+)
 _originals: dict[tuple[type, str], Any] = {}  # (class, attribute) -> what the patch replaced
 _lock = threading.Lock()
 
@@ -152,7 +160,9 @@ def _wait_while_empty(original: Callable[..., Any]) -> Callable[..., Any]:
     """``_blocking`` that treats an empty stream reply as "no data yet" (the fakeredis#453 fix)."""
 
     @functools.wraps(original)
-    def _blocking(self: Any, timeout: Any, func: Callable[[bool], Any], *args: Any, **kwargs: Any) -> Any:
+    def _blocking(
+        self: Any, timeout: Any, func: Callable[[bool], Any], *args: Any, **kwargs: Any
+    ) -> Any:
         def attempt(first_pass: bool) -> Any:
             reply = func(first_pass)
             return None if _empty(reply) else reply

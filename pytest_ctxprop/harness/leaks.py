@@ -1,4 +1,4 @@
-"""A leak guard: fail the test that leaves threads, asyncio tasks, child processes or sockets behind.
+"""A leak guard: fail a test that leaves threads, asyncio tasks, child processes or sockets.
 
 Before the test it takes a snapshot; after it, anything new that is still
 alive is a leak.  New threads get a bounded ``join`` first (an event wait, not a
@@ -10,6 +10,7 @@ background thread's) count.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import sys
@@ -134,10 +135,8 @@ class LeakGuard:
         for thread in threading.enumerate():
             if thread in self._threads or thread is threading.current_thread():
                 continue
-            try:
+            with contextlib.suppress(RuntimeError, AssertionError):  # dummy threads: no join
                 thread.join(max(0.0, deadline - time.monotonic()))
-            except (RuntimeError, AssertionError):  # dummy threads cannot be joined
-                pass
             if thread.is_alive():
                 alive.append(thread)
         return alive

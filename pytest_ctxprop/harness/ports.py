@@ -20,7 +20,9 @@ __all__ = ["PortTimeoutError", "wait_for_port", "wait_for_port_sync"]
 class PortTimeoutError(TimeoutError):
     """``host:port`` did not accept a TCP connection within ``timeout`` seconds."""
 
-    def __init__(self, host: str, port: int, timeout: float, last_error: BaseException | None):
+    def __init__(
+        self, host: str, port: int, timeout: float, last_error: BaseException | None
+    ) -> None:
         self.host = host
         self.port = port
         self.timeout = timeout
@@ -43,9 +45,7 @@ def _check_args(timeout: float, interval: float) -> None:
         raise ValueError(f"interval must be > 0, got {interval!r}")
 
 
-async def wait_for_port(
-    host: str, port: int, timeout: float = 5.0, interval: float = 0.05
-) -> None:
+async def wait_for_port(host: str, port: int, timeout: float = 5.0, interval: float = 0.05) -> None:
     """Wait until ``host:port`` accepts a TCP connection; raise PortTimeoutError after timeout.
 
     Each connect attempt is itself bounded by the time left, so a connect that
@@ -75,9 +75,7 @@ async def wait_for_port(
         await anyio.sleep(min(interval, remaining))
 
 
-def wait_for_port_sync(
-    host: str, port: int, timeout: float = 5.0, interval: float = 0.05
-) -> None:
+def wait_for_port_sync(host: str, port: int, timeout: float = 5.0, interval: float = 0.05) -> None:
     """Blocking twin of :func:`wait_for_port` for sync tests and threads without a loop."""
     _check_args(timeout, interval)
     deadline = time.monotonic() + timeout

@@ -11,6 +11,7 @@ The log goes to a file so a failing test can show it.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import shutil
 import socket
@@ -95,10 +96,9 @@ def _await_ready(
                 return True
         except OSError:
             pass
-        try:  # wakes at once if the process exits: an event wait, not a fixed sleep
+        # wakes at once if the process exits: an event wait, not a fixed sleep
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(min(interval, max(0.0, deadline - time.monotonic())))
-        except subprocess.TimeoutExpired:
-            pass
 
 
 def start_redis_server(

@@ -132,7 +132,8 @@ def _adapt(
 ) -> tuple[Coroutine[Any, Any, Any], Callable[[], Awaitable[ServerAddress]]]:
     """Turn a target into (the coroutine to run, a coroutine function waiting for readiness)."""
     if hasattr(target, "serve") and (
-        hasattr(target, "wait_until_ready") or isinstance(getattr(target, "ready", None), asyncio.Event)
+        hasattr(target, "wait_until_ready")
+        or isinstance(getattr(target, "ready", None), asyncio.Event)
     ):
         return target.serve(), lambda: _object_ready(target, handle)
     if callable(target):

@@ -38,7 +38,9 @@ def run_server(
     Same targets, guarantees and errors as :func:`run_server_async`: the
     server's own start-up exception is re-raised here, in the caller's thread.
     """
-    started: concurrent.futures.Future[tuple[ServerAddress, asyncio.AbstractEventLoop, asyncio.Event]]
+    started: concurrent.futures.Future[
+        tuple[ServerAddress, asyncio.AbstractEventLoop, asyncio.Event]
+    ]
     started = concurrent.futures.Future()
     failure: list[BaseException] = []
 
@@ -64,7 +66,9 @@ def run_server(
             else:
                 started.set_exception(exc)
 
-    thread = threading.Thread(target=thread_main, name=f"ctxprop-server[{host}:{port}]", daemon=True)
+    thread = threading.Thread(
+        target=thread_main, name=f"ctxprop-server[{host}:{port}]", daemon=True
+    )
     thread.start()
     try:
         address, loop, stop = started.result(timeout=ready_timeout + stop_timeout + _JOIN_MARGIN)
