@@ -16,6 +16,7 @@ BUILTIN_RUNTIMES: dict[str, str] = {
     "stdlib.processpool": f"{_STDLIB}:ProcessPoolAdapter",
     "reference.thread": f"{_REFERENCE}:ThreadAdapter",
     "reference.threadpool": f"{_REFERENCE}:ThreadPoolAdapter",
+    "reference.registered": f"{_REFERENCE}:RegisteredVarsPoolAdapter",
     "reference.asyncio": f"{_REFERENCE}:TaskAdapter",
     "reference.asyncio_offload": f"{_REFERENCE}:OffloadAdapter",
     "reference.asyncio_awaited": f"{_REFERENCE}:AwaitedCallAdapter",

@@ -21,7 +21,11 @@ from pytest_ctxprop.adapter import (
 )
 
 from ctxprop_reference.aio import AwaitedCall, PendingCall, offload, spawn
-from ctxprop_reference.threads import ContextThread, ContextThreadPoolExecutor
+from ctxprop_reference.threads import (
+    ContextThread,
+    ContextThreadPoolExecutor,
+    RegisteredVarsThreadPoolExecutor,
+)
 
 _NOT_VISIBLE = "tasks see only the caller's snapshot; worker-start values are not visible"
 
@@ -71,6 +75,26 @@ class ThreadPoolAdapter(RuntimeAdapter):
 
     def result(self, handle: Future[Any], timeout: float) -> Any:
         return handle.result(timeout)
+
+
+class RegisteredVarsPoolAdapter(ThreadPoolAdapter):
+    """``RegisteredVarsThreadPoolExecutor``: only registered vars travel."""
+
+    traits: ClassVar[Traits] = Traits(
+        model="copy", reuses_workers=True, vars_travel="registered", worker_ambient=_NOT_VISIBLE
+    )
+
+    def __init__(self) -> None:
+        self._registered: list[contextvars.ContextVar[Any]] = []
+
+    def register(self, var: contextvars.ContextVar[Any]) -> None:
+        self._registered.append(var)
+
+    def start(self, *, workers: int, worker_init: WorkerInit | None = None) -> None:
+        self.pool = RegisteredVarsThreadPoolExecutor(workers, initializer=worker_init)
+        for var in self._registered:
+            self.pool.register(var)
+        warm_thread_pool(self.pool, workers)
 
 
 class _TaskCancel:

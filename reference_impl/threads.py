@@ -51,3 +51,39 @@ class ContextThreadPoolExecutor(ThreadPoolExecutor):
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
         context = contextvars.copy_context()
         return super().submit(context.run, fn, *args, **kwargs)
+
+
+class RegisteredVarsThreadPoolExecutor(ThreadPoolExecutor):
+    """A pool that carries only registered vars, as a cross-process runtime must.
+
+    At submit it snapshots the registered vars that have a value; the task runs
+    in a fresh context holding just those.  An unregistered var stays at its
+    default in the task (F9): over-propagation is a bug too.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._registered: list[contextvars.ContextVar[Any]] = []
+
+    def register(self, var: contextvars.ContextVar[Any]) -> None:
+        if var not in self._registered:
+            self._registered.append(var)
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        current = contextvars.copy_context()
+        snapshot = [(var, current[var]) for var in self._registered if var in current]
+        return super().submit(_run_with, snapshot, fn, *args, **kwargs)
+
+
+def _run_with(
+    snapshot: list[tuple[contextvars.ContextVar[Any], Any]],
+    fn: Callable[..., T],
+    *args: Any,
+    **kwargs: Any,
+) -> T:
+    def body() -> T:
+        for var, value in snapshot:
+            var.set(value)
+        return fn(*args, **kwargs)
+
+    return contextvars.Context().run(body)

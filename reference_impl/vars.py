@@ -364,8 +364,12 @@ def _validated_wire(data: Mapping[str, object]) -> tuple[str, str, str, bool, bo
             raise ValueError(f"token wire field {field!r} must be a bool, got {value!r}")
     if "old_value" not in data:
         raise ValueError("token wire field 'old_value' is missing")
-    return token_id, cast(str, namespace), cast(str, name), cast(bool, used), cast(
-        bool, has_old_value
+    return (
+        token_id,
+        cast(str, namespace),
+        cast(str, name),
+        cast(bool, used),
+        cast(bool, has_old_value),
     )
 
 
