@@ -23,6 +23,20 @@ _LAZY: dict[str, str] = {
     # verdicts
     "Verdict": "pytest_ctxprop._verdicts",
     # harness fixtures (docs/fixtures.md)
+    "run_server_async": "pytest_ctxprop.harness.server",
+    "run_server": "pytest_ctxprop.harness.server_thread",
+    "ReadyHandle": "pytest_ctxprop.harness.server",
+    "ServerAddress": "pytest_ctxprop.harness.server",
+    "ServerStartError": "pytest_ctxprop.harness.server",
+    "ServerStartTimeout": "pytest_ctxprop.harness.server",
+    "ServerStopTimeout": "pytest_ctxprop.harness.server",
+    "wait_for_port": "pytest_ctxprop.harness.ports",
+    "wait_for_port_sync": "pytest_ctxprop.harness.ports",
+    "PortTimeoutError": "pytest_ctxprop.harness.ports",
+    "LeakGuard": "pytest_ctxprop.harness.leaks",
+    "LeakError": "pytest_ctxprop.harness.leaks",
+    "blocking_patch": "pytest_ctxprop.harness.fakeredis_blocking",
+    "selector_loop_factory": "pytest_ctxprop.harness.event_loop",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]
