@@ -136,8 +136,9 @@ def _ctxprop_redis_backend(
 
     config = request.config
     backend = select_backend(
-        config.getoption("--ctxprop-redis-url"),
-        config.getoption("--ctxprop-redis"),
+        # defaults: the fixtures also work when imported into a conftest without the hooks
+        config.getoption("--ctxprop-redis-url", default=None),
+        config.getoption("--ctxprop-redis", default="auto"),
         tmp_path_factory.mktemp("ctxprop-redis"),
     )
     config.stash[_backend_key] = backend

@@ -26,7 +26,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_ctxprop.harness.ports import _hostport, wait_for_port
+from pytest_ctxprop.harness.ports import PortTimeoutError, _hostport, wait_for_port
 
 __all__ = [
     "ReadyHandle",
@@ -249,7 +249,10 @@ async def run_server_async(
         probe = wait_for_port(
             address.host, address.port, max(0.0, deadline - loop.time()), probe_interval
         )
-        await _race(server, probe, ready_timeout + probe_interval)
+        try:
+            await _race(server, probe, ready_timeout + probe_interval)
+        except PortTimeoutError as exc:  # name the whole start-up bound, not what was left of it
+            raise PortTimeoutError(address.host, address.port, ready_timeout, exc.last_error) from None
     except BaseException:
         await _stop(server, handle, stop_timeout)
         raise
