@@ -22,6 +22,8 @@ _LAZY: dict[str, str] = {
     "RuntimeUnavailable": "pytest_ctxprop.adapter",
     # verdicts
     "Verdict": "pytest_ctxprop._verdicts",
+    "not_applicable": "pytest_ctxprop._verdicts",
+    "inconclusive": "pytest_ctxprop._verdicts",
     # harness fixtures (docs/fixtures.md)
     "run_server_async": "pytest_ctxprop.harness.server",
     "run_server": "pytest_ctxprop.harness.server_thread",

@@ -36,14 +36,14 @@ LEGEND = ". pass  F fail  D deviation (declared)  - n/a  ? inconclusive  E error
 def verdict_of(report: pytest.TestReport, call: pytest.CallInfo[None]) -> dict[str, str] | None:
     """The verdict one phase's report gives, or None when the phase says nothing."""
     excinfo = call.excinfo
-    if hasattr(report, "wasxfail"):
-        if report.skipped:
-            return {"verdict": Verdict.DEVIATION.value, "reason": report.wasxfail}
-        if report.failed:  # strict xfail that passed
-            return {
-                "verdict": Verdict.ERROR.value,
-                "reason": f"declared deviation passed: remove it ({report.wasxfail})",
-            }
+    if hasattr(report, "wasxfail") and report.skipped:
+        return {"verdict": Verdict.DEVIATION.value, "reason": report.wasxfail}
+    if report.when == "call" and report.failed and excinfo is None:  # strict xfail passed
+        reason = str(report.longrepr).removeprefix("[XPASS(strict)] ")
+        return {
+            "verdict": Verdict.ERROR.value,
+            "reason": f"declared deviation passed: remove it ({reason})",
+        }
     if excinfo is not None and excinfo.errisinstance(NotApplicable):
         return {"verdict": Verdict.NA.value, "reason": str(excinfo.value.msg).removeprefix("n/a: ")}
     if excinfo is not None and excinfo.errisinstance(Inconclusive):
