@@ -84,9 +84,13 @@ class LeakGuard:
     """Snapshot, then report what is new and still alive.
 
     ``grace`` bounds how long new threads are joined before they count as leaked.
+    Threads whose name starts with one of ``ignore_threads`` are never counted:
+    by default trio's thread cache, whose idle workers (also used by anyio's
+    trio test runner) linger for a while by design and are reused, not leaked.
     """
 
     grace: float = 2.0
+    ignore_threads: tuple[str, ...] = ("Trio thread ",)
     _threads: set[threading.Thread] = field(default_factory=set, repr=False)
     _tasks: weakref.WeakSet[Any] = field(default_factory=weakref.WeakSet, repr=False)
     _sockets: dict[int, str] = field(default_factory=dict, repr=False)
@@ -133,7 +137,11 @@ class LeakGuard:
         deadline = time.monotonic() + self.grace
         alive = []
         for thread in threading.enumerate():
-            if thread in self._threads or thread is threading.current_thread():
+            if (
+                thread in self._threads
+                or thread is threading.current_thread()
+                or thread.name.startswith(self.ignore_threads)
+            ):
                 continue
             with contextlib.suppress(RuntimeError, AssertionError):  # dummy threads: no join
                 thread.join(max(0.0, deadline - time.monotonic()))

@@ -5,8 +5,8 @@ Both variants give up after ``timeout`` seconds, at most one poll interval
 late, and say which address and which bound they gave up on, so a server that
 never comes up fails the test with a message instead of hanging it.
 
-The async probe runs on anyio so it works under asyncio and trio alike; anyio is
-imported on first use, never when the plugin loads.
+The async probe runs natively on asyncio or trio (whichever is running, as
+sniffio tells); both are imported on first use, never when the plugin loads.
 """
 
 from __future__ import annotations
@@ -45,34 +45,74 @@ def _check_args(timeout: float, interval: float) -> None:
         raise ValueError(f"interval must be > 0, got {interval!r}")
 
 
+def _async_library() -> str:
+    """``"trio"`` under trio, else ``"asyncio"`` (sniffio comes with anyio)."""
+    try:
+        import sniffio
+    except ImportError:  # pragma: no cover - anyio depends on sniffio
+        return "asyncio"
+    try:
+        return sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        return "asyncio"
+
+
+async def _connect_once(library: str, host: str, port: int, timeout: float) -> bool:
+    """One connect attempt bounded by ``timeout``: True if it connected (and was closed)."""
+    if library == "trio":
+        import trio
+
+        with trio.move_on_after(timeout):
+            stream = await trio.open_tcp_stream(host, port)
+            await stream.aclose()
+            return True
+        return False
+    import asyncio
+
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    except asyncio.TimeoutError:
+        return False
+    writer.close()
+    await writer.wait_closed()
+    return True
+
+
+async def _sleep(library: str, seconds: float) -> None:
+    if library == "trio":
+        import trio
+
+        await trio.sleep(seconds)
+    else:
+        import asyncio
+
+        await asyncio.sleep(seconds)
+
+
 async def wait_for_port(host: str, port: int, timeout: float = 5.0, interval: float = 0.05) -> None:
     """Wait until ``host:port`` accepts a TCP connection; raise PortTimeoutError after timeout.
 
     Each connect attempt is itself bounded by the time left, so a connect that
     hangs (a full backlog, a black-holed address) cannot stretch the wait.
+    Runs natively on asyncio and on trio.
     """
-    import anyio
-
     _check_args(timeout, interval)
-    deadline = anyio.current_time() + timeout
+    library = _async_library()
+    deadline = time.monotonic() + timeout
     last_error: BaseException | None = None
     while True:
-        remaining = deadline - anyio.current_time()
+        remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise PortTimeoutError(host, port, timeout, last_error)
-        stream = None
-        with anyio.move_on_after(remaining):
-            try:
-                stream = await anyio.connect_tcp(host, port)
-            except OSError as exc:
-                last_error = exc
-        if stream is not None:
-            await stream.aclose()
-            return
-        remaining = deadline - anyio.current_time()
+        try:
+            if await _connect_once(library, host, port, remaining):
+                return
+        except OSError as exc:
+            last_error = exc
+        remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise PortTimeoutError(host, port, timeout, last_error)
-        await anyio.sleep(min(interval, remaining))
+        await _sleep(library, min(interval, remaining))
 
 
 def wait_for_port_sync(host: str, port: int, timeout: float = 5.0, interval: float = 0.05) -> None:

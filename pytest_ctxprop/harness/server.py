@@ -252,7 +252,9 @@ async def run_server_async(
         try:
             await _race(server, probe, ready_timeout + probe_interval)
         except PortTimeoutError as exc:  # name the whole start-up bound, not what was left of it
-            raise PortTimeoutError(address.host, address.port, ready_timeout, exc.last_error) from None
+            raise PortTimeoutError(
+                address.host, address.port, ready_timeout, exc.last_error
+            ) from None
     except BaseException:
         await _stop(server, handle, stop_timeout)
         raise

@@ -44,27 +44,39 @@ def run_server(
     started = concurrent.futures.Future()
     failure: list[BaseException] = []
 
+    finished = threading.Event()  # set when the server is down, before the loop closes
+
     async def main() -> None:
         stop = asyncio.Event()
-        async with run_server_async(
-            target,
-            host=host,
-            port=port,
-            ready_timeout=ready_timeout,
-            stop_timeout=stop_timeout,
-            probe_interval=probe_interval,
-        ) as address:
-            started.set_result((address, asyncio.get_running_loop(), stop))
-            await stop.wait()
-
-    def thread_main() -> None:
         try:
-            run_with_loop_factory(main(), windows_loop_factory())
+            async with run_server_async(
+                target,
+                host=host,
+                port=port,
+                ready_timeout=ready_timeout,
+                stop_timeout=stop_timeout,
+                probe_interval=probe_interval,
+            ) as address:
+                started.set_result((address, asyncio.get_running_loop(), stop))
+                await stop.wait()
         except BaseException as exc:
             if started.done():
                 failure.append(exc)
             else:
                 started.set_exception(exc)
+        finally:
+            finished.set()
+
+    def thread_main() -> None:
+        try:
+            run_with_loop_factory(main(), windows_loop_factory())
+        except BaseException as exc:  # the loop itself failed
+            if not started.done():
+                started.set_exception(exc)
+            else:
+                failure.append(exc)
+        finally:
+            finished.set()
 
     thread = threading.Thread(
         target=thread_main, name=f"ctxprop-server[{host}:{port}]", daemon=True
@@ -79,11 +91,12 @@ def run_server(
         yield address
     finally:
         loop.call_soon_threadsafe(stop.set)
+        finished.wait(stop_timeout + _JOIN_MARGIN)
+        if failure:  # e.g. ServerStopTimeout: reported now, not after the loop gives up
+            raise failure[0]
         thread.join(stop_timeout + _JOIN_MARGIN)
         if thread.is_alive():
             raise ServerStopTimeout(
                 f"server thread for {address} still running {stop_timeout + _JOIN_MARGIN:g} s "
                 "after it was told to stop"
             )
-        if failure:
-            raise failure[0]

@@ -19,3 +19,27 @@ __all__ = [
     "fake_redis_server",
     "fakeredis_blocking",
 ]
+
+
+import pytest
+
+PLUGIN = ("-p", "pytest_ctxprop.harness.plugin")
+
+
+def inner_ini(*extra: str) -> str:
+    """A strict ini for inner pytester runs: warnings are errors, as in the outer suite."""
+    lines = [
+        "[pytest]",
+        "asyncio_default_fixture_loop_scope = function",
+        "filterwarnings =",
+        "    error",
+        *extra,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def hpytester(pytester: pytest.Pytester) -> pytest.Pytester:
+    """pytester with the strict inner ini written."""
+    pytester.makeini(inner_ini())
+    return pytester

@@ -1,0 +1,127 @@
+"""The leak guard catches each kind of leak it claims to, and stays quiet when nothing leaks."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from pytest_ctxprop import LeakError, LeakGuard
+
+linux_only = pytest.mark.skipif(sys.platform != "linux", reason="read from /proc")
+
+
+@contextmanager
+def leaked_thread() -> Iterator[None]:
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait, name="leaky-thread")
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+@contextmanager
+def leaked_socket() -> Iterator[None]:
+    sock = socket.socket()
+    try:
+        yield
+    finally:
+        sock.close()
+
+
+@contextmanager
+def leaked_child() -> Iterator[None]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE
+    )
+    try:
+        yield
+    finally:
+        proc.stdin.close()  # type: ignore[union-attr]
+        proc.wait()
+
+
+@contextmanager
+def leaked_task() -> Iterator[None]:
+    loop = asyncio.new_event_loop()
+    task = loop.create_task(asyncio.Event().wait(), name="leaky-task")
+    try:
+        yield
+    finally:
+        task.cancel()
+        loop.run_until_complete(asyncio.gather(task, return_exceptions=True))
+        loop.close()
+
+
+LEAKS: dict[str, tuple[Callable[[], object], str]] = {
+    "thread": (leaked_thread, "thread 'leaky-thread'"),
+    "socket": (leaked_socket, "socket fd"),
+    "child-process": (leaked_child, "child process"),
+    "asyncio-task": (leaked_task, "leaky-task"),
+}
+
+
+@pytest.mark.parametrize("kind", list(LEAKS))
+def test_guard_reports_each_kind_of_leak(kind):
+    if kind in {"socket", "child-process"} and sys.platform != "linux":
+        pytest.skip("read from /proc")
+    make, expected = LEAKS[kind]
+    guard = LeakGuard(grace=0.1).start()
+    with make():  # type: ignore[attr-defined]
+        with pytest.raises(LeakError, match="leaked resources") as excinfo:
+            guard.check()
+        assert expected in str(excinfo.value)
+    guard.check()  # cleaned up: nothing left to report
+
+
+def test_guard_is_quiet_when_resources_are_released():
+    guard = LeakGuard().start()
+    for make, _ in LEAKS.values():
+        with make():  # type: ignore[attr-defined]
+            pass
+    assert guard.leaks() == []
+
+
+def test_guard_waits_for_a_thread_already_finishing():
+    release = threading.Event()
+    guard = LeakGuard(grace=5.0).start()
+    thread = threading.Thread(target=release.wait)
+    thread.start()
+    release.set()  # it is on its way out: the bounded join absorbs it
+    guard.check()
+    thread.join()
+
+
+@linux_only
+def test_guard_fixture_fails_a_leaking_test(hpytester):
+    hpytester.makepyfile(
+        """
+        import socket
+        import pytest
+
+        @pytest.fixture
+        def closer():  # torn down after the guard has checked
+            socks = []
+            yield socks
+            for sock in socks:
+                sock.close()
+
+        def test_leaks(closer, ctxprop_leak_guard):
+            closer.append(socket.socket())
+
+        def test_clean(ctxprop_leak_guard):
+            socket.socket().close()
+        """
+    )
+    result = hpytester.runpytest_inprocess("-p", "pytest_ctxprop.harness.plugin")
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(["*LeakError: leaked resources:*", "*socket fd*"])
