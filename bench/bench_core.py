@@ -60,9 +60,7 @@ def bench_threadpool() -> tuple[float, float]:
     with ContextThreadPoolExecutor(1) as ours, ThreadPoolExecutor(1) as bare:
         return _median_ratio(
             lambda: _pool_round(ours, lambda: ours.submit(_noop)),
-            lambda: _pool_round(
-                bare, lambda: bare.submit(contextvars.copy_context().run, _noop)
-            ),
+            lambda: _pool_round(bare, lambda: bare.submit(contextvars.copy_context().run, _noop)),
         )
 
 
@@ -77,11 +75,12 @@ def bench_spawn() -> tuple[float, float]:
         started = time.perf_counter()
         if sys.version_info >= (3, 11):
             tasks = [
-                loop.create_task(_anoop(), context=contextvars.copy_context())
-                for _ in range(TASKS)
+                loop.create_task(_anoop(), context=contextvars.copy_context()) for _ in range(TASKS)
             ]
         else:
-            tasks = [contextvars.copy_context().run(loop.create_task, _anoop()) for _ in range(TASKS)]
+            tasks = [
+                contextvars.copy_context().run(loop.create_task, _anoop()) for _ in range(TASKS)
+            ]
         await asyncio.gather(*tasks)
         return (time.perf_counter() - started) / TASKS
 
@@ -150,7 +149,11 @@ def bench_matrix() -> float:
 def main() -> None:
     print(f"Python {sys.version.split()[0]}, {ROUNDS} alternating rounds, medians")
     rows = [
-        ("reference ContextThreadPoolExecutor vs bare copy_context().run", bench_threadpool(), 1.10),
+        (
+            "reference ContextThreadPoolExecutor vs bare copy_context().run",
+            bench_threadpool(),
+            1.10,
+        ),
         ("reference spawn vs create_task(context=copy_context())", bench_spawn(), 1.10),
         ("reference offload vs run_in_executor(copy_context().run)", bench_offload(), 1.10),
     ]
@@ -162,9 +165,10 @@ def main() -> None:
         )
     with_plugin, without = bench_collect()
     ratio = with_plugin / without
+    verdict = "ok" if ratio <= 1.15 else "OVER"
     print(
         f"pytest --co, empty project, -p ctxprop vs -p no:ctxprop: {with_plugin * 1e3:.0f} ms vs "
-        f"{without * 1e3:.0f} ms -> {ratio:.3f}x (goal <= 1.15x) {'ok' if ratio <= 1.15 else 'OVER'}"
+        f"{without * 1e3:.0f} ms -> {ratio:.3f}x (goal <= 1.15x) {verdict}"
     )
     wall = bench_matrix()
     print(f"ctxprop matrix, every built-in runtime: {wall:.1f} s (goal <= 20 s) "

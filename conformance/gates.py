@@ -12,6 +12,7 @@ pickles as ``(host, port)``.  Every wait is bounded.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from typing import Any
@@ -92,18 +93,13 @@ class GateOwner:
                 conn, _ = self._sock.accept()
             except OSError:
                 return
-            with conn:
-                try:
-                    conn.sendall(b"1")
-                except OSError:
-                    pass
+            with conn, contextlib.suppress(OSError):
+                conn.sendall(b"1")
 
     def close(self) -> None:
         self._closed.set()
-        try:
+        with contextlib.suppress(OSError):  # not connected: nothing to shut down
             self._sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
         self._sock.close()
         if self._thread is not None:
             self._thread.join(timeout=5)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pytest_ctxprop.adapter import AsyncRuntimeAdapter
-
 from ctxprop_conformance import probes
 from ctxprop_conformance.driver import Caller, Setup
 from ctxprop_conformance.subject import RuntimeUnderTest
+
+from pytest_ctxprop.adapter import AsyncRuntimeAdapter
 
 
 def _require_travel(rt: RuntimeUnderTest) -> None:
@@ -139,8 +139,10 @@ def test_F8_async_offload_of_sync_callable(ctxprop_runtime: RuntimeUnderTest) ->
 
     seen = ctxprop_runtime.run(scenario, Setup(workers=3))
     expect = ctxprop_runtime.expect("F8")
-    for value, observed in zip(values, seen):
-        expect.step(f"callable awaited by the caller with V={value!r} reads V", value, observed["V"])
+    for value, observed in zip(values, seen, strict=True):
+        expect.step(
+            f"callable awaited by the caller with V={value!r} reads V", value, observed["V"]
+        )
     expect.verify()
 
 

@@ -48,7 +48,7 @@ def _run_matrix(args: argparse.Namespace) -> int:
         report_path = Path(args.output).resolve() if args.output else Path(tmp, "report.json")
         command = [
             sys.executable, "-m", "pytest", "-p", "ctxprop", "-c", str(ini), "--rootdir", tmp,
-            "-p", "no:cacheprovider", "-q", "--no-header", "--tb=no", "-o", "console_output_style=classic",
+            "-p", "no:cacheprovider", "-q", "--no-header", "--tb=no",
             f"--ctxprop-report={report_path}",
             *(f"--ctxprop-runtime={spec}" for spec in specs),
         ]  # fmt: skip
@@ -57,7 +57,9 @@ def _run_matrix(args: argparse.Namespace) -> int:
         elapsed = time.perf_counter() - started
         if proc.returncode not in (0, 1) or not report_path.exists():
             sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
-            sys.stderr.write(f"ctxprop matrix: the suite did not run (pytest exit {proc.returncode})\n")
+            sys.stderr.write(
+                f"ctxprop matrix: the suite did not run (pytest exit {proc.returncode})\n"
+            )
             return proc.returncode or 2
         report = json.loads(report_path.read_text(encoding="utf-8"))
     if args.json:

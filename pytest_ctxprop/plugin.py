@@ -16,7 +16,7 @@ import pytest
 
 from pytest_ctxprop import _hookspecs
 
-# pytest_plugins = ["pytest_ctxprop.harness.plugin"]  # enabled once the harness lands
+pytest_plugins = ["pytest_ctxprop.harness.plugin"]
 
 _RUNTIME_MODULES = ("test_forward", "test_isolation", "test_backprop")
 _CONTEXTVARS_MODULES = ("test_tokens", "test_token_parity")
@@ -225,7 +225,9 @@ class _ConformanceSession:
             if verdict is not None and verdict["verdict"] == "fail":
                 report.longrepr = verdict["reason"]  # the diff says it all; no traceback
             if verdict is not None:
-                notes = [n for key, v in report.user_properties if key == "ctxprop_notes" for n in v]
+                notes = [
+                    n for key, v in report.user_properties if key == "ctxprop_notes" for n in v
+                ]
                 report.ctxprop_verdict = {  # type: ignore[attr-defined]
                     "subject": subject.name,
                     "property": pid,
