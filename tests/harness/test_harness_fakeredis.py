@@ -165,7 +165,7 @@ def test_H6_patched_fakeredis_blocks_near_idle(fakeredis_blocking, kind, command
 @pytest.mark.parametrize("kind", ["sync", "async"])
 def test_H6_check_catches_fake_that_returns_early(unpatched, fake_returns_early, kind):
     assert fb.probe().returns_early
-    with pytest.raises(AssertionError, match="did not block|spun"):
+    with pytest.raises(AssertionError, match=r"did not block|spun"):
         CHECKS[kind]("XREAD")
 
 
