@@ -20,6 +20,9 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from ctxprop_conformance import probes
+from ctxprop_conformance.gates import GateOwner, SignalOwner
+
 from pytest_ctxprop._verdicts import HarnessError, not_applicable
 from pytest_ctxprop.adapter import (
     AsyncRuntimeAdapter,
@@ -28,9 +31,6 @@ from pytest_ctxprop.adapter import (
     Unsupported,
     WorkerInit,
 )
-
-from ctxprop_conformance import probes
-from ctxprop_conformance.gates import GateOwner, SignalOwner
 
 if sys.version_info < (3, 11):  # pragma: no cover - anyio brings the backport
     from exceptiongroup import BaseExceptionGroup
@@ -154,7 +154,9 @@ class Caller:
         if self.task_kind == "async":
             return _AsyncNested(self.adapter, self.timeout)
         if self._loop is None:
-            not_applicable(f"nested submission from worker threads needs asyncio, not {self.adapter.backend}")
+            not_applicable(
+                f"nested submission from worker threads needs asyncio, not {self.adapter.backend}"
+            )
         return _ThreadToLoopNested(self.adapter, self._loop, self.timeout)
 
     # -- synchronisation -----------------------------------------------------------
@@ -196,7 +198,8 @@ class Caller:
                 raise _first_leaf(exc) from None
             return results
         return _run_in_threads(
-            [lambda c=c: _step_without_loop(c()) for c in callers], self.timeout  # type: ignore[misc]
+            [lambda c=c: _step_without_loop(c()) for c in callers],
+            self.timeout,  # type: ignore[misc]
         )
 
     async def call_aside(self, probe: probes.Probe, *args: Any) -> Any:
@@ -245,8 +248,9 @@ def _run_in_threads(bodies: list[Callable[[], T]], timeout: float) -> list[T]:
     return [value for _, value in outcomes]
 
 
-def _start_context(setup: Setup) -> contextvars.Context:
-    ctx = contextvars.Context()
+def _start_context(setup: Setup, base: contextvars.Context | None = None) -> contextvars.Context:
+    """An empty context (or ``base``: what the event loop itself set) plus ``start_values``."""
+    ctx = base or contextvars.Context()
     for name, value in setup.start_values.items():
         ctx.run(probes.VARS[name].set, value)
     return ctx
@@ -300,7 +304,8 @@ def _drive_async(
         with anyio.fail_after(timeout):
             try:
                 async with anyio.create_task_group() as tg:
-                    _start_context(setup).run(tg.start_soon, start)
+                    # the loop's own vars (trio's sniffio marker) stay; no caller values exist yet
+                    _start_context(setup, contextvars.copy_context()).run(tg.start_soon, start)
             except BaseException as exc:
                 raise _first_leaf(exc) from None
         if started:
@@ -350,4 +355,3 @@ def run_scenario(
     if not ok:
         raise value
     return value  # type: ignore[no-any-return]
-

@@ -7,12 +7,21 @@ that cannot exist here, and selections that are wrong.
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, ClassVar
 
 from ctxprop_reference.adapters import ThreadPoolAdapter
-from pytest_ctxprop import RuntimeAdapter, RuntimeUnavailable, Traits, inconclusive
+
+from pytest_ctxprop import (
+    AsyncRuntimeAdapter,
+    RuntimeAdapter,
+    RuntimeUnavailable,
+    Traits,
+    Unsupported,
+    inconclusive,
+)
 
 
 class Good(ThreadPoolAdapter):
@@ -93,8 +102,6 @@ class Minimal(RuntimeAdapter):
         pass
 
     def submit(self, fn, /, *args):
-        import contextvars
-
         future: Future[Any] = Future()
         ctx = contextvars.copy_context()
 
@@ -109,3 +116,59 @@ class Minimal(RuntimeAdapter):
 
     def result(self, handle, timeout):
         return handle.result(timeout)
+
+
+class TrioSpawn(AsyncRuntimeAdapter):
+    """A trio runtime: tasks are system tasks spawned with a copy of the caller's context."""
+
+    backend = "trio"
+    task_kind = "async"
+
+    def _task_context(self):
+        return contextvars.copy_context()
+
+    async def start(self, *, workers, worker_init=None):
+        if worker_init is not None:
+            raise Unsupported("tasks run on the caller's trio run: there is no worker start")
+
+    async def stop(self):
+        pass
+
+    async def submit(self, fn, /, *args):
+        import trio
+
+        handle = {"done": trio.Event(), "scope": trio.CancelScope()}
+
+        async def run():
+            with handle["scope"]:
+                try:
+                    handle["value"] = await fn(*args)
+                except BaseException as exc:
+                    handle["error"] = exc
+            handle["done"].set()
+
+        trio.lowlevel.spawn_system_task(run, context=self._task_context())
+        return handle
+
+    async def result(self, handle, timeout):
+        import trio
+
+        with trio.fail_after(timeout):
+            await handle["done"].wait()
+        if "error" in handle:
+            raise handle["error"]
+        return handle.get("value")
+
+    async def cancel(self, handle, timeout):
+        import trio
+
+        handle["scope"].cancel()
+        with trio.fail_after(timeout):
+            await handle["done"].wait()
+
+
+class TrioForgetful(TrioSpawn):
+    """The same, spawned in an empty context: the caller's values are lost."""
+
+    def _task_context(self):
+        return contextvars.Context()

@@ -67,7 +67,11 @@ def test_ids_carry_the_property_and_the_runtime(pytester: pytest.Pytester) -> No
 
 def test_k_selects_one_property(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess(
-        "-q", "-k", "F2", "--ctxprop-runtime=reference.threadpool", "--ctxprop-runtime=stdlib.thread"
+        "-q",
+        "-k",
+        "F2",
+        "--ctxprop-runtime=reference.threadpool",
+        "--ctxprop-runtime=stdlib.thread",
     )
     result.assert_outcomes(passed=1, failed=1, deselected=38)
 
@@ -82,7 +86,9 @@ def test_the_users_python_files_setting_does_not_hide_the_suite(
 
 
 def test_ini_selects_runtimes(scratch: pytest.Pytester, run_suite) -> None:
-    scratch.makeini("[pytest]\nctxprop_runtimes =\n    scratch:Good\n    stdlib.thread_copy_context\n")
+    scratch.makeini(
+        "[pytest]\nctxprop_runtimes =\n    scratch:Good\n    stdlib.thread_copy_context\n"
+    )
     run = run_suite()
     assert run.ret == pytest.ExitCode.OK
     assert set(run.report["runtimes"]) == {"scratch:Good", "stdlib.thread_copy_context"}

@@ -56,7 +56,9 @@ import pytest
         ),
     ],
 )
-def test_bad_selection_is_a_usage_error(scratch: pytest.Pytester, option: str, message: str) -> None:
+def test_bad_selection_is_a_usage_error(
+    scratch: pytest.Pytester, option: str, message: str
+) -> None:
     result = scratch.runpytest_subprocess(option)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"ERROR: {message}"])
