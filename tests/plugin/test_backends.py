@@ -6,7 +6,9 @@ import pytest
 
 
 def test_a_trio_runtime_runs_the_whole_suite(scratch, run_suite) -> None:
-    run = run_suite("--ctxprop-runtime=scratch:TrioSpawn", "--ctxprop-runtime=scratch:TrioForgetful")
+    run = run_suite(
+        "--ctxprop-runtime=scratch:TrioSpawn", "--ctxprop-runtime=scratch:TrioForgetful"
+    )
     good, forgetful = run.verdicts("scratch:TrioSpawn"), run.verdicts("scratch:TrioForgetful")
     assert set(good.values()) == {"pass", "n/a"}, good
     # gates, cancellation and nested submission all work on trio
@@ -16,7 +18,9 @@ def test_a_trio_runtime_runs_the_whole_suite(scratch, run_suite) -> None:
 
 
 def test_process_workers_import_probes_and_report_what_the_stdlib_does(run_suite) -> None:
-    run = run_suite("--ctxprop-runtime=stdlib.processpool", "-k", "test_F3_ or test_I4_ or test_F1_")
+    run = run_suite(
+        "--ctxprop-runtime=stdlib.processpool", "-k", "test_F3_ or test_I4_ or test_F1_"
+    )
     seen = run.verdicts("stdlib.processpool")
     # a worker process imports the probe vars and functions by name ...
     assert seen["F3"] == "pass"
