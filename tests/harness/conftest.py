@@ -26,11 +26,11 @@ import pytest
 PLUGIN = ("-p", "pytest_ctxprop.harness.plugin")
 
 
-def inner_ini(*extra: str) -> str:
+def inner_ini(*extra: str, asyncio: bool = True) -> str:
     """A strict ini for inner pytester runs: warnings are errors, as in the outer suite."""
     lines = [
         "[pytest]",
-        "asyncio_default_fixture_loop_scope = function",
+        *(["asyncio_default_fixture_loop_scope = function"] if asyncio else []),
         "filterwarnings =",
         "    error",
         *extra,
