@@ -1,4 +1,4 @@
-"""H8: on Windows, async tests run on the selector loop from a loop factory, never via the policy API.
+"""H8: on Windows, async tests run on a factory-made selector loop, never via the policy API.
 
 Windows is simulated by setting ``sys.platform`` while the inner session
 configures; real Windows is not exercised in this CI.
