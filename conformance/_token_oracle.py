@@ -48,6 +48,9 @@ class Label:
         return f"<{self.name}>"
 
 
+_PLAIN_TYPES = frozenset({type(None), bool, int, float, str, bytes, Label})
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What one call did, in a form comparable across implementations."""
@@ -68,6 +71,10 @@ class Labels:
         self._objects = dict(objects)
         self._missing = missing
 
+    def add(self, name: str, obj: object) -> None:
+        """Label one more object, e.g. a token known only once a block has run."""
+        self._objects[name] = obj
+
     def value(self, value: object) -> object:
         """The value with objects in play (and the MISSING sentinel) as Labels."""
         if self._missing is not None and value is self._missing:
@@ -79,19 +86,19 @@ class Labels:
 
     def message(self, text: str) -> str:
         """``text`` with reprs of objects in play labelled, then addresses elided."""
-        reprs = []
-        for name, obj in self._objects.items():
-            try:
-                reprs.append((safe_repr(obj), name))
-            except Exception:  # a broken repr cannot be found in a message anyway
-                continue
-        for shown, name in sorted(reprs, key=lambda pair: -len(pair[0])):
-            if shown:
-                text = text.replace(shown, f"<{name}>")
+        reprs = sorted(
+            ((safe_repr(obj), name) for name, obj in self._objects.items()),
+            key=lambda pair: -len(pair[0]),
+        )
+        for shown, name in reprs:
+            text = text.replace(shown, f"<{name}>")
         return elide_addresses(text)
 
     def returned(self, value: object) -> Outcome:
-        return Outcome(None, self.message(safe_repr(self.value(value))))
+        shown = self.value(value)
+        if type(shown) in _PLAIN_TYPES:  # no repr of anything in it: nothing to label
+            return Outcome(None, repr(shown))
+        return Outcome(None, self.message(safe_repr(shown)))
 
     def raised(self, error: BaseException) -> Outcome:
         return Outcome(type(error), self.message(safe_str(error)))

@@ -262,9 +262,7 @@ def _rejected_reset_changes_nothing(cv: Any) -> Observations:
     seen["in_elsewhere is still fresh: elsewhere.run(var.reset, in_elsewhere)"] = labels.observe(
         lambda: elsewhere.run(var.reset, in_elsewhere)
     )
-    seen["then var.get() in elsewhere is 'before'"] = labels.observe(
-        lambda: elsewhere.run(var.get)
-    )
+    seen["then var.get() in elsewhere is 'before'"] = labels.observe(lambda: elsewhere.run(var.get))
     var.set("after")
     seen["var.reset(tok) once more is rejected (used)"] = labels.observe(lambda: var.reset(tok))
     seen["then var.get() is still 'after'"] = labels.observe(var.get)
@@ -308,7 +306,9 @@ def test_T9_token_refuses_copies(ctxprop_contextvars: Any) -> None:
     name it, so users find the supported path; the stdlib has none, so any
     TypeError is parity there.
     """
-    claim = "vanilla pickle, cloudpickle, copy and deepcopy raise TypeError naming the supported path"
+    claim = (
+        "vanilla pickle, cloudpickle, copy and deepcopy raise TypeError naming the supported path"
+    )
     cv = implementation_module(ctxprop_contextvars)
     names_path = hasattr(cv.Token, WIRE_HOOK)
     context = cv.copy_context()
@@ -321,25 +321,39 @@ def test_T9_token_refuses_copies(ctxprop_contextvars: Any) -> None:
             message = elide_addresses(safe_str(error))
             if names_path and WIRE_HOOK not in message:
                 raise violation(
-                    "T9", claim, ctxprop_contextvars, step=attempt,
+                    "T9",
+                    claim,
+                    ctxprop_contextvars,
+                    step=attempt,
                     expected=f"TypeError naming {WIRE_HOOK} (Token offers it)",
                     observed=f"raised TypeError: {message}",
                 ) from error
         except Exception as error:
             raise violation(
-                "T9", claim, ctxprop_contextvars, step=attempt, expected="raised TypeError",
+                "T9",
+                claim,
+                ctxprop_contextvars,
+                step=attempt,
+                expected="raised TypeError",
                 observed=f"raised {type(error).__qualname__}: {elide_addresses(safe_str(error))}",
             ) from error
         else:
             raise violation(
-                "T9", claim, ctxprop_contextvars, step=attempt, expected="raised TypeError",
+                "T9",
+                claim,
+                ctxprop_contextvars,
+                step=attempt,
+                expected="raised TypeError",
                 observed="returned normally: the token was copied",
             )
     try:
         context.run(var.reset, tok)
     except Exception as error:
         raise violation(
-            "T9", claim, ctxprop_contextvars, step="var.reset(tok) after the refusals",
+            "T9",
+            claim,
+            ctxprop_contextvars,
+            step="var.reset(tok) after the refusals",
             expected="returned None (a refusal leaves the token usable)",
             observed=f"raised {type(error).__qualname__}: {elide_addresses(safe_str(error))}",
         ) from error
@@ -348,16 +362,14 @@ def test_T9_token_refuses_copies(ctxprop_contextvars: Any) -> None:
 def _token_as_context_manager(cv: Any) -> Observations:
     var = cv.ContextVar("var")
     with_default = cv.ContextVar("with_default", default="d")
-    minted: dict[str, Any] = {}
     labels = Labels({"var": var, "with_default": with_default})
     seen: Observations = {}
 
-    def normal_exit() -> object:
+    def normal_exit() -> None:
         with var.set("a") as tok:
-            minted["tok"] = tok
+            labels.add("tok", tok)
             seen["inside `with var.set('a') as tok`: var.get()"] = labels.observe(var.get)
             seen["tok.var"] = labels.observe(lambda: tok.var)
-        return None
 
     seen["`with var.set('a')` exits normally"] = labels.observe(normal_exit)
     seen["after the block: var.get()"] = labels.observe(var.get)
@@ -372,23 +384,15 @@ def _token_as_context_manager(cv: Any) -> Observations:
     seen["after the raising block: with_default.get()"] = labels.observe(with_default.get)
 
     def explicit_reset_inside() -> None:
-        with var.set("c") as tok:
-            minted["explicit"] = tok
-            var.reset(tok)
+        with var.set("c") as explicit:
+            labels.add("explicit", explicit)
+            var.reset(explicit)
 
-    outcome = labels.observe(explicit_reset_inside)
-    labels = Labels({"var": var, "with_default": with_default, "tok": minted.get("explicit")})
-    seen["explicit var.reset(tok) inside: the exit raises"] = labels.observe(
-        lambda: _reraise(outcome, explicit_reset_inside)
+    seen["explicit var.reset(explicit) inside: the exit raises"] = labels.observe(
+        explicit_reset_inside
     )
     seen["after the explicit reset: var.get()"] = labels.observe(var.get)
     return seen
-
-
-def _reraise(first: Any, block: Any) -> object:
-    """Re-run ``block`` for a labelled outcome once its token is known (state is reset)."""
-    del first
-    return block()
 
 
 def test_T10_token_context_manager(ctxprop_contextvars: Any) -> None:

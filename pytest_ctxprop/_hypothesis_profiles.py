@@ -18,9 +18,12 @@ from collections.abc import Mapping
 CI_PROFILE = "ctxprop-ci"
 DEV_PROFILE = "ctxprop-dev"
 
-#: Examples per TP run on CI: each example is up to 50 steps on both sides.
+#: Examples per TP run: each is a sequence of up to STATEFUL_STEPS steps run on
+#: both sides.  Token bugs need a handful of steps; shorter sequences also
+#: shrink faster to the reproducer.
 CI_MAX_EXAMPLES = 200
 DEV_MAX_EXAMPLES = 100
+STATEFUL_STEPS = 30
 
 _FALSE_WORDS = frozenset({"", "0", "false", "no", "off"})
 
@@ -34,6 +37,7 @@ def register_profiles() -> None:
         derandomize=True,  # a CI failure reproduces from the log alone
         deadline=None,  # runner speed varies; TP measures parity, not time
         max_examples=CI_MAX_EXAMPLES,
+        stateful_step_count=STATEFUL_STEPS,
         database=None,  # nothing to persist on throwaway runners
         print_blob=True,
         suppress_health_check=[HealthCheck.too_slow],
@@ -42,6 +46,7 @@ def register_profiles() -> None:
         DEV_PROFILE,
         deadline=None,
         max_examples=DEV_MAX_EXAMPLES,
+        stateful_step_count=STATEFUL_STEPS,
         suppress_health_check=[HealthCheck.too_slow],
     )
 
