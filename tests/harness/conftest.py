@@ -23,7 +23,9 @@ __all__ = [
 
 import pytest
 
-PLUGIN = ("-p", "pytest_ctxprop.harness.plugin")
+# the plugin under test, minus plugins that only cost time in inner runs (hypothesis's
+# terminal summary re-imports hypothesis on every in-process run: ~2 s)
+PLUGIN = ("-p", "pytest_ctxprop.harness.plugin", "-p", "no:hypothesispytest")
 
 
 def inner_ini(*extra: str, asyncio: bool = True) -> str:

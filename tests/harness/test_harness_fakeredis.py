@@ -16,6 +16,7 @@ from typing import Any
 
 import fakeredis
 import pytest
+from conftest import PLUGIN
 
 from pytest_ctxprop.harness import fakeredis_blocking as fb
 from pytest_ctxprop.harness.event_loop import run_with_loop_factory
@@ -266,7 +267,7 @@ def test_H6_ini_flag_patches_the_session_and_restores_after(unpatched, hpytester
             client.close()
         """
     )
-    result = hpytester.runpytest_inprocess("-p", "pytest_ctxprop.harness.plugin")
+    result = hpytester.runpytest_inprocess(*PLUGIN)
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["ctxprop fakeredis blocking: *"])
     assert not fb.is_patched()

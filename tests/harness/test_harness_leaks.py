@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
+from conftest import PLUGIN
 
 from pytest_ctxprop import LeakError, LeakGuard
 
@@ -122,6 +123,6 @@ def test_guard_fixture_fails_a_leaking_test(hpytester):
             socket.socket().close()
         """
     )
-    result = hpytester.runpytest_inprocess("-p", "pytest_ctxprop.harness.plugin")
+    result = hpytester.runpytest_inprocess(*PLUGIN)
     result.assert_outcomes(passed=2, errors=1)
     result.stdout.fnmatch_lines(["*LeakError: leaked resources:*", "*socket fd*"])

@@ -113,7 +113,7 @@ def test_plugin_changes_nothing_for_a_project_that_does_not_use_it(pytester):
         """
     )
     with_plugin = pytester.runpytest_inprocess(*PLUGIN, "-p", "no:cacheprovider", "-v")
-    without = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-v")
+    without = pytester.runpytest_inprocess(*PLUGIN[2:], "-p", "no:cacheprovider", "-v")
     with_plugin.assert_outcomes(passed=2)
     without.assert_outcomes(passed=2)
     with_plugin.stdout.no_fnmatch_line("*ctxprop windows loop*")

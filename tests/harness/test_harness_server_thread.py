@@ -8,6 +8,7 @@ import threading
 
 import harness_broken as broken
 import pytest
+from conftest import PLUGIN
 
 from pytest_ctxprop import ServerStartTimeout, ServerStopTimeout, run_server
 
@@ -116,7 +117,5 @@ def test_fixture_factory_stops_everything_at_teardown(hpytester):
                 assert probe.connect_ex(("127.0.0.1", PORTS[0])) != 0
         """
     )
-    result = hpytester.runpytest_inprocess(
-        "-p", "pytest_ctxprop.harness.plugin", "-p", "no:randomly"
-    )
+    result = hpytester.runpytest_inprocess(*PLUGIN, "-p", "no:randomly")
     result.assert_outcomes(passed=2)
