@@ -3,18 +3,22 @@
 Two upstream defects made consumers built on fakeredis burn a core
 (FastMCP/docket workers, e.g. sooperset/mcp-atlassian#868):
 
-* cunla/fakeredis-py#453 (fixed by #455): ``XREAD``/``XREADGROUP`` with
-  ``BLOCK`` on an empty stream replied at once with an empty result instead of
-  waiting, so a worker looping on XREAD spun at 100% CPU.
+* cunla/fakeredis-py#453 (fixed for XREAD by #455): ``XREAD`` with ``BLOCK``
+  on an empty stream replied at once with an empty result instead of
+  waiting, so a worker looping on it spun at 100% CPU.  The same defect is
+  still there for ``XREADGROUP ... COUNT n BLOCK ms`` in fakeredis 2.40: the
+  first pass returns ``{}`` rather than "nothing yet" (a side effect of the
+  #344/#346 COUNT fix), so ``_blocking`` replies immediately.
 * cunla/fakeredis-py#506: the asyncio client waited for every reply by polling
   its queue with ``asyncio.sleep(0.01)``, waking the loop 100 times a second
   for as long as a blocking command waited.
 
-Nothing here is applied blindly: :func:`probe` runs each blocking read against
-a private fake server and measures what it does (does it wait out its timeout?
-how often does the loop wake?), and :func:`apply_blocking_patch` installs only
-the fixes for defects it observed.  On a fakeredis that already blocks (2.40
-does) it is a no-op.  fakeredis and redis are imported on first use only.
+Nothing here is applied blindly: :func:`probe` runs the blocking reads against
+a private fake server and measures what they do (does each wait out its
+timeout? how often does the event loop wake meanwhile?), and
+:func:`apply_blocking_patch` installs only the fixes for defects it observed;
+where fakeredis is already right it does nothing.  fakeredis and redis are
+imported on first use only.
 """
 
 from __future__ import annotations
