@@ -84,10 +84,16 @@ class Labels:
                 return Label(name)
         return value
 
-    def message(self, text: str) -> str:
-        """``text`` with reprs of objects in play labelled, then addresses elided."""
+    def message(self, text: str, names: tuple[str, ...] = ()) -> str:
+        """``text`` with reprs of objects in play labelled, then addresses elided.
+
+        ``names`` limits the labelling to the objects a step involves: an
+        implementation whose reprs do not tell two tokens apart is still judged
+        on whether its message shows the token the step is about.
+        """
+        involved = {n: self._objects[n] for n in names} if names else self._objects
         reprs = sorted(
-            ((safe_repr(obj), name) for name, obj in self._objects.items()),
+            ((safe_repr(obj), name) for name, obj in involved.items()),
             key=lambda pair: -len(pair[0]),
         )
         for shown, name in reprs:
@@ -100,15 +106,18 @@ class Labels:
             return Outcome(None, repr(shown))
         return Outcome(None, self.message(safe_repr(shown)))
 
-    def raised(self, error: BaseException) -> Outcome:
-        return Outcome(type(error), self.message(safe_str(error)))
+    def raised(self, error: BaseException, names: tuple[str, ...] = ()) -> Outcome:
+        return Outcome(type(error), self.message(safe_str(error), names))
 
-    def observe(self, call: Callable[[], object]) -> Outcome:
-        """Run ``call``; whatever it returns or raises (short of exiting) is the outcome."""
+    def observe(self, call: Callable[[], object], *names: str) -> Outcome:
+        """Run ``call``; whatever it returns or raises (short of exiting) is the outcome.
+
+        ``names``: the labelled objects the call involves (default: all).
+        """
         try:
             result = call()
         except Exception as error:
-            return self.raised(error)
+            return self.raised(error, names)
         return self.returned(result)
 
 

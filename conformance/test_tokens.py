@@ -78,6 +78,7 @@ def _fresh_token_reset(cv: Any) -> Observations:
     with_default.reset(tok)
     seen["with_default.get() after reset"] = labels.observe(with_default.get)
     outer_var = cv.ContextVar("outer_var")
+    labels.add("outer_var", outer_var)
     outer = outer_var.set(1)
     inner = outer_var.set(2)
     outer_var.reset(outer)
@@ -144,12 +145,14 @@ def _other_context_reset(cv: Any) -> Observations:
         {"var": var, "from_sibling": from_sibling, "from_here": from_here, "sibling": sibling}
     )
     return {
-        "var.reset(from_sibling) here": labels.observe(lambda: var.reset(from_sibling)),
+        "var.reset(from_sibling) here": labels.observe(
+            lambda: var.reset(from_sibling), "var", "from_sibling"
+        ),
         "sibling.run(var.reset, from_here)": labels.observe(
-            lambda: sibling.run(var.reset, from_here)
+            lambda: sibling.run(var.reset, from_here), "var", "from_here", "sibling"
         ),
         "Context().run(var.reset, from_here)": labels.observe(
-            lambda: empty.run(var.reset, from_here)
+            lambda: empty.run(var.reset, from_here), "var", "from_here"
         ),
     }
 
@@ -215,15 +218,17 @@ def _check_order(cv: Any) -> Observations:
         }
     )
     return {
-        "used + other var: other.reset(used)": labels.observe(lambda: other.reset(used)),
+        "used + other var: other.reset(used)": labels.observe(
+            lambda: other.reset(used), "other", "used"
+        ),
         "used + other Context: elsewhere.run(var.reset, used)": labels.observe(
-            lambda: elsewhere.run(var.reset, used)
+            lambda: elsewhere.run(var.reset, used), "var", "used", "elsewhere"
         ),
         "used + other var + other Context: other.reset(used_elsewhere)": labels.observe(
-            lambda: other.reset(used_elsewhere)
+            lambda: other.reset(used_elsewhere), "other", "used_elsewhere"
         ),
         "other var + other Context: other.reset(fresh_elsewhere)": labels.observe(
-            lambda: other.reset(fresh_elsewhere)
+            lambda: other.reset(fresh_elsewhere), "other", "fresh_elsewhere"
         ),
     }
 
@@ -241,30 +246,34 @@ def test_T7_check_order(ctxprop_contextvars: Any) -> None:
 def _rejected_reset_changes_nothing(cv: Any) -> Observations:
     var = cv.ContextVar("var")
     other = cv.ContextVar("other", default="o")
-    elsewhere = cv.copy_context()
     var.set("before")
+    elsewhere = cv.copy_context()
     tok = var.set("a")
     in_elsewhere = elsewhere.run(var.set, "e")
     labels = Labels({"var": var, "other": other, "tok": tok, "in_elsewhere": in_elsewhere})
     seen: Observations = {}
-    seen["other.reset(tok) is rejected"] = labels.observe(lambda: other.reset(tok))
+    seen["other.reset(tok) is rejected"] = labels.observe(lambda: other.reset(tok), "other", "tok")
     seen["then var.get()"] = labels.observe(var.get)
     seen["then other.get()"] = labels.observe(other.get)
     seen["var.reset(None) is rejected"] = labels.observe(lambda: var.reset(None))
     seen["then var.get() again"] = labels.observe(var.get)
     seen["var.reset(in_elsewhere) here is rejected"] = labels.observe(
-        lambda: var.reset(in_elsewhere)
+        lambda: var.reset(in_elsewhere), "var", "in_elsewhere"
     )
     seen["then var.get() here"] = labels.observe(var.get)
     seen["then var.get() in elsewhere"] = labels.observe(lambda: elsewhere.run(var.get))
-    seen["tok is still fresh: var.reset(tok)"] = labels.observe(lambda: var.reset(tok))
+    seen["tok is still fresh: var.reset(tok)"] = labels.observe(
+        lambda: var.reset(tok), "var", "tok"
+    )
     seen["then var.get() is 'before'"] = labels.observe(var.get)
     seen["in_elsewhere is still fresh: elsewhere.run(var.reset, in_elsewhere)"] = labels.observe(
-        lambda: elsewhere.run(var.reset, in_elsewhere)
+        lambda: elsewhere.run(var.reset, in_elsewhere), "var", "in_elsewhere"
     )
     seen["then var.get() in elsewhere is 'before'"] = labels.observe(lambda: elsewhere.run(var.get))
     var.set("after")
-    seen["var.reset(tok) once more is rejected (used)"] = labels.observe(lambda: var.reset(tok))
+    seen["var.reset(tok) once more is rejected (used)"] = labels.observe(
+        lambda: var.reset(tok), "var", "tok"
+    )
     seen["then var.get() is still 'after'"] = labels.observe(var.get)
     return seen
 
@@ -389,7 +398,7 @@ def _token_as_context_manager(cv: Any) -> Observations:
             var.reset(explicit)
 
     seen["explicit var.reset(explicit) inside: the exit raises"] = labels.observe(
-        explicit_reset_inside
+        explicit_reset_inside, "var", "explicit"
     )
     seen["after the explicit reset: var.get()"] = labels.observe(var.get)
     return seen

@@ -1,0 +1,129 @@
+"""Proof that the token suite catches real bugs: each flaw fails its named T property,
+and TP finds each one on its own.  The faithful variant (same code, no flaw) passes
+everything, so a failure is the flaw's doing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import pickle
+import re
+from typing import Any
+
+import broken_contextvars as broken
+import cloudpickle
+import pytest
+from ctxprop_conformance import test_tokens
+from ctxprop_conformance.test_token_parity import run_parity_machine
+from hypothesis import Phase, settings
+
+from pytest_ctxprop._selection import ContextvarsImpl
+from pytest_ctxprop._verdicts import PropertyViolation
+
+T_CHECKS = {
+    name.split("_")[1]: check
+    for name, check in vars(test_tokens).items()
+    if name.startswith("test_T") and callable(check)
+}
+# Finding is cheap; shrinking is what costs.  These tests prove the finding;
+# test_TP_reproducer_is_short_and_replays proves the shrinking once.
+FIND_ONLY = settings(
+    max_examples=100,
+    stateful_step_count=20,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+)
+SHRINK = settings(FIND_ONLY, phases=list(Phase))
+
+
+def selected(flaw: str) -> ContextvarsImpl:
+    return ContextvarsImpl(f"broken[{flaw}]", broken.make(flaw))
+
+
+@pytest.mark.parametrize("flaw", sorted(broken.CAUGHT_BY))
+def test_named_property_catches_the_flaw(flaw: str) -> None:
+    property_id = broken.CAUGHT_BY[flaw]
+    with pytest.raises(PropertyViolation) as caught:
+        T_CHECKS[property_id](selected(flaw))
+    message = str(caught.value)
+    assert message.startswith(f"{property_id} violated by broken[{flaw}]: "), message
+    assert "\n  expected: " in message, message
+    assert "\n  observed: " in message, message
+
+
+@pytest.mark.parametrize("flaw", sorted(broken.CAUGHT_BY))
+def test_TP_catches_the_flaw_on_its_own(flaw: str) -> None:
+    with pytest.raises(PropertyViolation, match=rf"^TP violated by broken\[{flaw}\]: "):
+        run_parity_machine(selected(flaw), FIND_ONLY)
+
+
+@pytest.mark.parametrize("property_id", sorted(T_CHECKS))
+def test_faithful_variant_passes_every_T_property(property_id: str) -> None:
+    with contextlib.suppress(pytest.skip.Exception):  # T10 is n/a before 3.14
+        T_CHECKS[property_id](selected(broken.FAITHFUL))
+
+
+def test_faithful_variant_passes_TP() -> None:
+    run_parity_machine(selected(broken.FAITHFUL), FIND_ONLY)
+
+
+@pytest.mark.parametrize(
+    ("flaw", "observed"),
+    [
+        (broken.WRONG_USED_MESSAGE, "raised RuntimeError: <tok> was already used"),
+        (broken.WRONG_OLD_VALUE, "returned 'a'"),
+        (broken.PICKLABLE_TOKEN, "returned normally: the token was copied"),
+        (
+            broken.REJECTED_RESET_MARKS_USED,
+            "raised RuntimeError: <tok> has already been used once",
+        ),
+        (
+            broken.VAR_CHECKED_BEFORE_USED,
+            "raised ValueError: <used> was created by a different ContextVar",
+        ),
+    ],
+)
+def test_violation_shows_what_the_implementation_did(flaw: str, observed: str) -> None:
+    with pytest.raises(PropertyViolation) as caught:
+        T_CHECKS[broken.CAUGHT_BY[flaw]](selected(flaw))
+    assert f"\n  observed: {observed}" in str(caught.value), str(caught.value)
+
+
+def _replay(script: list[str], module: Any) -> tuple[type[BaseException] | None, object]:
+    """Run the reproducer's lines against ``module`` as ``cv``; the last one's outcome."""
+    namespace: dict[str, Any] = {"cv": module, "copy": copy, "pickle": pickle}
+    namespace["cloudpickle"] = cloudpickle
+    *setup, last = script
+    for line in setup:
+        exec(line, namespace)
+    try:
+        return None, eval(last.split("  # <-")[0], namespace)
+    except Exception as error:
+        return type(error), str(error)
+
+
+@pytest.mark.parametrize(
+    ("flaw", "longest"),
+    [(broken.WRONG_OLD_VALUE, 4), (broken.PICKLABLE_TOKEN, 4)],
+)
+def test_TP_reproducer_is_short_and_replays(flaw: str, longest: int) -> None:
+    with pytest.raises(PropertyViolation) as caught:
+        run_parity_machine(selected(flaw), SHRINK)
+    lines = str(caught.value).splitlines()
+    start = lines.index("    import contextvars as cv, copy, pickle, cloudpickle") + 1
+    end = next(i for i, line in enumerate(lines) if line.endswith("# <- diverges here")) + 1
+    script = [line.strip() for line in lines[start:end]]
+    assert len(script) <= longest, "\n".join(script)
+    import contextvars
+
+    on_stdlib = _replay(script, contextvars)
+    on_broken = _replay(script, broken.make(flaw))
+    assert on_stdlib != on_broken, (script, on_stdlib, on_broken)
+    expected_line = next(line for line in lines if line.startswith("  expected: "))
+    if on_stdlib[0] is not None:
+        assert on_stdlib[0].__name__ in expected_line
+    observed_line = next(line for line in lines if line.startswith("  observed: "))
+    assert re.search(r"(returned|raised) ", observed_line)
