@@ -4,6 +4,10 @@ Only fixtures are imported (hooks would clash when ``-p pytest_ctxprop.harness.p
 is also given); the hooks are exercised through pytester runs.
 """
 
+import sys
+
+import pytest
+
 from pytest_ctxprop.harness.plugin import (
     ctxprop_leak_guard,
     ctxprop_server,
@@ -21,11 +25,10 @@ __all__ = [
 ]
 
 
-import pytest
-
-# the plugin under test, minus plugins that only cost time in inner runs (hypothesis's
-# terminal summary re-imports hypothesis on every in-process run: ~2 s)
-PLUGIN = ("-p", "pytest_ctxprop.harness.plugin", "-p", "no:hypothesispytest")
+# the plugin under test, minus plugins that only get in the way of inner runs (hypothesis's
+# terminal summary re-imports hypothesis on every in-process run: ~2 s; pytest-benchmark
+# warns, hence errors, whenever it runs inside an xdist worker)
+PLUGIN = ("-p", "pytest_ctxprop.harness.plugin", "-p", "no:hypothesispytest", "-p", "no:benchmark")
 
 
 def inner_ini(*extra: str, asyncio: bool = True) -> str:
@@ -38,6 +41,12 @@ def inner_ini(*extra: str, asyncio: bool = True) -> str:
         *extra,
     ]
     return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(autouse=True)
+def _restore_platform(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inner runs may simulate Windows through ``sys.platform``: always put it back."""
+    monkeypatch.setattr(sys, "platform", sys.platform)
 
 
 @pytest.fixture

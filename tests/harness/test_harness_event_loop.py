@@ -32,6 +32,10 @@ def pytest_configure(config):
 
 def pytest_sessionstart(session):
     sys.platform = _REAL
+
+
+def pytest_unconfigure(config):
+    sys.platform = _REAL
 """
 
 POLICY_API = """

@@ -57,7 +57,10 @@ def redis_url(_ctxprop_redis_backend):  # H7 broken: the worker's server, never 
 
 
 # plugins that cost start-up time or warn under xdist, irrelevant to these runs
-QUIET = ("-p", "no:cacheprovider", "-p", "no:benchmark")
+QUIET = (
+    "-p",
+    "no:cacheprovider",
+)
 
 
 def _run(pytester, *args):
