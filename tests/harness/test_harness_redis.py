@@ -70,30 +70,27 @@ def _run(pytester, *args):
     return pytester.runpytest_inprocess(*PLUGIN, *QUIET, *args)
 
 
-@pytest.mark.parametrize("parallel", [False, True], ids=["serial", "xdist-2"])
 @pytest.mark.parametrize("impl", ["ours", "broken-shared"], ids=["H7-real", "H7-broken-shared"])
-def test_H7_fresh_fake_server_per_test(hpytester, impl, parallel):
+def test_H7_fresh_fake_server_per_test(hpytester, impl):
     hpytester.makepyfile(test_isolation=FAKE_SERVER_TESTS)
     if impl == "broken-shared":
         hpytester.makeconftest(SHARED_FAKE_SERVER)
-    result = _run(hpytester, *(["-n", "2"] if parallel else []))
-    outcomes = result.parseoutcomes()
+    outcomes = _run(hpytester).parseoutcomes()
     if impl == "ours":
-        assert outcomes.get("passed") == 8, result.stdout.str()
-        assert "failed" not in outcomes
+        assert outcomes == {"passed": 8}
     else:
         assert outcomes.get("failed", 0) >= 1, "the check must catch a shared fake server"
 
 
-@pytest.mark.parametrize(
-    "backend",
-    ["fake", pytest.param("real", marks=needs_redis_server)],
-)
-def test_H7_redis_url_is_isolated_per_test_across_workers(hpytester, backend):
-    hpytester.makepyfile(test_isolation=URL_TESTS)
-    parallel = ["-n", "2"] if backend == "real" else []  # one server per worker is the point
-    result = _run(hpytester, *parallel, f"--ctxprop-redis={backend}")
-    result.assert_outcomes(passed=8)
+def test_H7_isolated_in_parallel_across_two_xdist_workers(hpytester):
+    """Fake servers and redis_url (redis-server if on PATH), 16 tests over two workers."""
+    hpytester.makepyfile(test_fake_isolation=FAKE_SERVER_TESTS, test_url_isolation=URL_TESTS)
+    _run(hpytester, "-n", "2").assert_outcomes(passed=16)
+
+
+def test_H7_redis_url_fake_backend_is_fresh_per_test(hpytester):
+    hpytester.makepyfile(test_url_isolation=URL_TESTS)
+    _run(hpytester, "--ctxprop-redis=fake").assert_outcomes(passed=8)
 
 
 @needs_redis_server
