@@ -20,7 +20,7 @@ ISOLATION_TESTS = """
 import pytest
 
 @pytest.mark.parametrize("n", range(8))
-def test_store_starts_empty(n, {fixture}):
+def test_store_starts_empty(ctxprop_leak_guard, n, {fixture}):
     client = {client}
     try:
         assert client.get("shared-key") is None, "saw another test's write"
