@@ -292,10 +292,8 @@ def _copy_attempts() -> dict[str, Any]:
     import cloudpickle
 
     attempts: dict[str, Any] = {
-        f"pickle.dumps(tok, protocol={protocol})": lambda tok, protocol=protocol: pickle.dumps(
-            tok, protocol=protocol
-        )
-        for protocol in range(pickle.HIGHEST_PROTOCOL + 1)
+        f"pickle.dumps(tok, protocol={p})": lambda tok, p=p: pickle.dumps(tok, protocol=p)
+        for p in range(pickle.HIGHEST_PROTOCOL + 1)
     }
     attempts["cloudpickle.dumps(tok)"] = cloudpickle.dumps
     attempts["copy.copy(tok)"] = copy.copy
@@ -307,65 +305,54 @@ def _copy_attempts() -> dict[str, Any]:
 WIRE_HOOK = "__ctxprop_wire__"
 
 
+def _refusal_problem(copier: Any, tok: Any, names_path: bool) -> tuple[str, str] | None:
+    """(expected, observed) when ``copier(tok)`` is not the refusal T9 asks for."""
+    try:
+        copier(tok)
+    except TypeError as error:
+        message = elide_addresses(safe_str(error))
+        if names_path and WIRE_HOOK not in message:
+            expected = f"TypeError naming {WIRE_HOOK} (Token offers it)"
+            return expected, f"raised TypeError: {message}"
+        return None
+    except Exception as error:
+        return "raised TypeError", f"raised {type(error).__qualname__}: {safe_str(error)}"
+    return "raised TypeError", "returned normally: the token was copied"
+
+
 def test_T9_token_refuses_copies(ctxprop_contextvars: Any) -> None:
     """T9: vanilla pickle/cloudpickle/copy/deepcopy refuse a live token with TypeError.
 
     A copy would be a second, independent "single use".  When the implementation
     offers the ctxprop wire hook (``Token.__ctxprop_wire__``), the refusal must
     name it, so users find the supported path; the stdlib has none, so any
-    TypeError is parity there.
+    TypeError is parity there.  A refusal must leave the token usable.
     """
-    claim = (
-        "vanilla pickle, cloudpickle, copy and deepcopy raise TypeError naming the supported path"
-    )
     cv = implementation_module(ctxprop_contextvars)
-    names_path = hasattr(cv.Token, WIRE_HOOK)
     context = cv.copy_context()
     var = cv.ContextVar("var")
     tok = context.run(var.set, "a")
-    for attempt, copier in _copy_attempts().items():
-        try:
-            copier(tok)
-        except TypeError as error:
-            message = elide_addresses(safe_str(error))
-            if names_path and WIRE_HOOK not in message:
-                raise violation(
-                    "T9",
-                    claim,
-                    ctxprop_contextvars,
-                    step=attempt,
-                    expected=f"TypeError naming {WIRE_HOOK} (Token offers it)",
-                    observed=f"raised TypeError: {message}",
-                ) from error
-        except Exception as error:
-            raise violation(
-                "T9",
-                claim,
-                ctxprop_contextvars,
-                step=attempt,
-                expected="raised TypeError",
-                observed=f"raised {type(error).__qualname__}: {elide_addresses(safe_str(error))}",
-            ) from error
-        else:
-            raise violation(
-                "T9",
-                claim,
-                ctxprop_contextvars,
-                step=attempt,
-                expected="raised TypeError",
-                observed="returned normally: the token was copied",
-            )
-    try:
-        context.run(var.reset, tok)
-    except Exception as error:
+    names_path = hasattr(cv.Token, WIRE_HOOK)
+    problems = [
+        (attempt, *problem)
+        for attempt, copier in _copy_attempts().items()
+        if (problem := _refusal_problem(copier, tok, names_path)) is not None
+    ]
+    after = Labels({"var": var, "tok": tok}).observe(lambda: context.run(var.reset, tok))
+    if after.exception is not None:
+        problems.append(
+            ("var.reset(tok) after them", "returned None (token still usable)", str(after))
+        )
+    if problems:
+        step, expected, observed = problems[0]
         raise violation(
             "T9",
-            claim,
+            "vanilla pickle, cloudpickle, copy, deepcopy raise TypeError naming the supported path",
             ctxprop_contextvars,
-            step="var.reset(tok) after the refusals",
-            expected="returned None (a refusal leaves the token usable)",
-            observed=f"raised {type(error).__qualname__}: {elide_addresses(safe_str(error))}",
-        ) from error
+            step=step,
+            expected=expected,
+            observed=elide_addresses(observed),
+        )
 
 
 def _token_as_context_manager(cv: Any) -> Observations:

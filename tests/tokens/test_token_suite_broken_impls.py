@@ -127,3 +127,22 @@ def test_TP_reproducer_is_short_and_replays(flaw: str, longest: int) -> None:
         assert on_stdlib[0].__name__ in expected_line
     observed_line = next(line for line in lines if line.startswith("  observed: "))
     assert re.search(r"(returned|raised) ", observed_line)
+
+
+def test_T9_wants_the_wire_hook_named_when_the_token_offers_one() -> None:
+    module = broken.make(broken.FAITHFUL)
+    module.Token.__ctxprop_wire__ = lambda self: {}
+    with pytest.raises(PropertyViolation) as caught:
+        test_tokens.test_T9_token_refuses_copies(ContextvarsImpl("offers-wire", module))
+    assert "expected: TypeError naming __ctxprop_wire__" in str(caught.value)
+
+
+def test_T9_wants_TypeError_not_another_refusal() -> None:
+    module = broken.make(broken.FAITHFUL)
+
+    def refuse_with_value_error(self, protocol):
+        raise ValueError("no")
+
+    module.Token.__reduce_ex__ = refuse_with_value_error
+    with pytest.raises(PropertyViolation, match="observed: raised ValueError: no"):
+        test_tokens.test_T9_token_refuses_copies(ContextvarsImpl("value-error", module))
