@@ -22,7 +22,7 @@ import copy
 import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from hypothesis import Phase, settings
 from hypothesis.stateful import (
@@ -101,12 +101,15 @@ class ParityDivergence(Exception):
 
 def _copier(way: str) -> Callable[[object], object]:
     if way == "cloudpickle.dumps":
-        import cloudpickle
+        import cloudpickle  # type: ignore[import-untyped]
 
-        return cloudpickle.dumps  # type: ignore[no-any-return]
-    return {"pickle.dumps": pickle.dumps, "copy.copy": copy.copy, "copy.deepcopy": copy.deepcopy}[
-        way
-    ]
+        return cast(Callable[[object], object], cloudpickle.dumps)
+    copiers: dict[str, Callable[[object], object]] = {
+        "pickle.dumps": pickle.dumps,
+        "copy.copy": copy.copy,
+        "copy.deepcopy": copy.deepcopy,
+    }
+    return copiers[way]
 
 
 class TokenParityMachine(RuleBasedStateMachine):
@@ -274,11 +277,7 @@ class TokenParityMachine(RuleBasedStateMachine):
     def check_new_token(self, token: TokenTwin) -> None:
         """``var`` and ``old_value`` of a token just minted: checks, not script steps."""
         for attribute in ("var", "old_value"):
-            self.step(
-                f"{token.label}.{attribute}",
-                lambda side, a=attribute: getattr(getattr(token, side), a),
-                token,
-            )
+            self.step(f"{token.label}.{attribute}", _attribute_of(token, attribute), token)
             self.script.pop()
 
     @rule(token=token_twins, way=strategies.copy_ways)
@@ -309,9 +308,7 @@ class TokenParityMachine(RuleBasedStateMachine):
             for var in self.all_vars:
                 self.step(
                     f"{context.label}.run({var.label}.get, {UNSET!r})  # read after every step",
-                    lambda side, c=context, v=var: getattr(c, side).run(
-                        getattr(v, side).get, UNSET
-                    ),
+                    _read_with_unset(context, var),
                     var,
                     context,
                 )
@@ -346,6 +343,14 @@ def _same_reads(left: list[object], right: list[object]) -> bool:
 
 
 _RAISED = object()
+
+
+def _attribute_of(token: Twin, attribute: str) -> Callable[[str], object]:
+    return lambda side: getattr(getattr(token, side), attribute)
+
+
+def _read_with_unset(context: Twin, var: Twin) -> Callable[[str], object]:
+    return lambda side: getattr(context, side).run(getattr(var, side).get, UNSET)
 
 
 def _observe(
@@ -383,7 +388,7 @@ def run_parity_machine(selected: Any, hypothesis_settings: settings | None = Non
         phases=[phase for phase in parent.phases if phase is not Phase.explain],
     )
     try:
-        run_state_machine_as_test(machine, settings=chosen)
+        run_state_machine_as_test(machine, settings=chosen)  # type: ignore[no-untyped-call]
     except ParityDivergence as divergence:
         raise PropertyViolation(divergence.report(implementation_name(selected))) from None
 

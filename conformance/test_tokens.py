@@ -13,6 +13,7 @@ import contextvars
 import copy
 import pickle
 import types
+from functools import partial
 from typing import Any
 
 from pytest_ctxprop._verdicts import not_applicable
@@ -183,7 +184,7 @@ def _non_token_reset(cv: Any) -> Observations:
         "a look-alike with .var and .old_value": look_alike,
     }
     return {
-        f"var.reset({shown})": labels.observe(lambda arg=arg: var.reset(arg))
+        f"var.reset({shown})": labels.observe(partial(var.reset, arg))
         for shown, arg in candidates.items()
     }
 
@@ -289,7 +290,7 @@ def test_T8_rejected_reset_changes_nothing(ctxprop_contextvars: Any) -> None:
 
 
 def _copy_attempts() -> dict[str, Any]:
-    import cloudpickle
+    import cloudpickle  # type: ignore[import-untyped]
 
     attempts: dict[str, Any] = {
         f"pickle.dumps(tok, protocol={p})": lambda tok, p=p: pickle.dumps(tok, protocol=p)

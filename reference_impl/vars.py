@@ -139,7 +139,7 @@ class ContextVar(Generic[_T]):
         return self._namespace
 
     @overload
-    def get(self) -> _T: ...
+    def get(self, /) -> _T: ...
     @overload
     def get(self, default: _D, /) -> _T | _D: ...
     def get(self, default: Any = _NO_DEFAULT, /) -> Any:
@@ -324,7 +324,7 @@ class Token(Generic[_T]):
         with _live_tokens_lock:
             token = _live_tokens.get(token_id)
             if token is None:
-                token = _new_object(Token)
+                token = cast(Token[Any], _new_object(Token))
                 token._var = var
                 token._stdlib_token = _orphan_stdlib_token(
                     var._stdlib_var, data["old_value"] if has_old_value else MISSING
