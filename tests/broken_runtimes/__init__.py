@@ -1,0 +1,36 @@
+"""Deliberately broken runtimes: the proof that the suite catches bugs (issue 2, item 6).
+
+Each runtime carries one realistic bug and must fail exactly the property it
+breaks, every other property of sections F, I and B being pass or n/a for it.
+:data:`REGISTRY` maps a property ID to the runtime that breaks it, as a
+``pkg.mod:factory`` spec for ``--ctxprop-runtime``.
+"""
+
+from __future__ import annotations
+
+_F = "tests.broken_runtimes.forward"
+_I = "tests.broken_runtimes.isolation"
+_B = "tests.broken_runtimes.backprop"
+
+REGISTRY: dict[str, str] = {
+    "F1": f"{_F}:JsonWireDropsContext",
+    "F2": f"{_F}:LateCaptureOnWait",
+    "F3": f"{_F}:DefaultsShippedAsNone",
+    "F4": f"{_F}:JsonSnapshotValues",
+    "F5": f"{_F}:ZeroArgFastPath",
+    "F6": f"{_F}:NestedReusesParentSnapshot",
+    "F7": f"{_F}:CreatorContextWins",
+    "F8": f"{_F}:ThreadLocalSnapshot",
+    "F9": f"{_F}:ShipsUnregisteredVars",
+    "I1": f"{_I}:MergesBackOnResult",
+    "I2": f"{_I}:SnapshotCachedByKeys",
+    "I3": f"{_I}:WorkerContextReusedUntilFailure",
+    "I4": f"{_I}:CleanupSkippedOnError",
+    "I5": f"{_I}:CancelSkipsReset",
+    "I6": f"{_I}:InitializerContextWins",
+    "B1": f"{_B}:HomeThreadMergeQueued",
+    "B2": f"{_B}:ForwardOnlyByName",
+    "B3": f"{_B}:SingleInFlightSlot",
+    "B4": f"{_B}:ChangeFeedDropsResets",
+    "B5": f"{_B}:FailedCallClearsVars",
+}
