@@ -78,12 +78,22 @@ def _first_definer(cls: type, name: str) -> type:
     return next(k for k in cls.__mro__ if name in vars(k))
 
 
+def _connection_args(get_connection: Callable[..., Any]) -> tuple[str, ...]:
+    """redis-py < 5.3 wants a command name for ``get_connection``; later versions take none."""
+    import inspect
+
+    param = inspect.signature(get_connection).parameters.get("command_name")
+    required = param is not None and param.default is inspect.Parameter.empty
+    return ("PING",) if required else ()
+
+
 def _sync_classes() -> type:
     """The fake socket class behind the sync client that implements ``_blocking``."""
     import fakeredis
 
     client = fakeredis.FakeRedis(server=fakeredis.FakeServer())
-    conn = client.connection_pool.get_connection()
+    pool = client.connection_pool
+    conn = pool.get_connection(*_connection_args(pool.get_connection))
     try:
         return _first_definer(type(conn._sock), "_blocking")
     finally:
@@ -127,7 +137,8 @@ def _probe_polls() -> tuple[bool, type, type]:
         client = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
         try:
             await client.ping()  # connect first: only the wait itself is counted
-            conn = await client.connection_pool.get_connection()
+            pool = client.connection_pool
+            conn = await pool.get_connection(*_connection_args(pool.get_connection))
             result["sock"] = _first_definer(type(conn._sock), "put_response")
             result["conn"] = _first_definer(type(conn), "can_read")
             await client.connection_pool.release(conn)
@@ -141,12 +152,16 @@ def _probe_polls() -> tuple[bool, type, type]:
         loop = asyncio.SelectorEventLoop(selector)
         try:
             loop.run_until_complete(main())
+        except BaseException as exc:  # re-raised in the caller's thread below
+            result["error"] = exc
         finally:
             loop.close()
 
     thread = threading.Thread(target=run, name="ctxprop-fakeredis-probe")
     thread.start()
     thread.join()
+    if "error" in result:
+        raise result["error"]
     return result["wakeups"] > _MAX_PROBE_WAKEUPS, result["sock"], result["conn"]
 
 
@@ -160,13 +175,24 @@ def _empty(reply: Any) -> bool:
     return isinstance(reply, (list, dict)) and not reply
 
 
-def _wait_while_empty(original: Callable[..., Any]) -> Callable[..., Any]:
-    """``_blocking`` that treats an empty stream reply as "no data yet" (the fakeredis#453 fix)."""
+def _wait_while_empty(original: Callable[..., Any], deferred: bool) -> Callable[..., Any]:
+    """``_blocking`` that treats an empty stream reply as "no data yet" (the fakeredis#453 fix).
+
+    ``deferred``: the asyncio socket, whose blocked replies arrive later.  Before
+    fakeredis 2.40 (no ``shape`` argument) XREADGROUP post-processes what
+    ``_blocking`` returns, which a deferred reply cannot survive, so that one
+    read is left as it was there.
+    """
 
     @functools.wraps(original)
     def _blocking(
         self: Any, timeout: Any, func: Callable[[bool], Any], *args: Any, **kwargs: Any
     ) -> Any:
+        shaped = bool(args) or "shape" in kwargs
+        name = getattr(getattr(func, "func", None), "__name__", "")
+        if deferred and not shaped and name == "_xreadgroup":
+            return original(self, timeout, func, *args, **kwargs)
+
         def attempt(first_pass: bool) -> Any:
             reply = func(first_pass)
             return None if _empty(reply) else reply
@@ -242,8 +268,10 @@ def apply_blocking_patch(*, force: bool = False) -> BlockingPatchReport:
         returns_early = _probe_returns_early()
         applied: list[str] = []
         if returns_early or force:
-            for cls in {_sync_classes(), _first_definer(async_sock, "_blocking")}:
-                _replace(cls, "_blocking", _wait_while_empty(vars(cls)["_blocking"]))
+            sync_cls, async_cls = _sync_classes(), _first_definer(async_sock, "_blocking")
+            for cls in {sync_cls, async_cls}:
+                fixed = _wait_while_empty(vars(cls)["_blocking"], deferred=cls is async_cls)
+                _replace(cls, "_blocking", fixed)
             applied.append("fakeredis#453: blocking stream reads wait for data")
         if polls or force:
             _replace(async_sock, "put_response", _notifying(vars(async_sock)["put_response"]))
