@@ -91,7 +91,9 @@ class Labels:
         implementation whose reprs do not tell two tokens apart is still judged
         on whether its message shows the token the step is about.
         """
-        involved = {n: self._objects[n] for n in names} if names else self._objects
+        involved = (
+            {n: self._objects[n] for n in names if n in self._objects} if names else self._objects
+        )
         reprs = sorted(
             ((safe_repr(obj), name) for name, obj in involved.items()),
             key=lambda pair: -len(pair[0]),

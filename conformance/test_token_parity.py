@@ -163,10 +163,17 @@ class TokenParityMachine(RuleBasedStateMachine):
 
     # -- rules ---------------------------------------------------------------------------
 
+    def module(self, side: str) -> Any:
+        return self.implementation if side == "impl" else STDLIB
+
+    def create(self, label: str, code: str, make: Callable[[Any], object], *twins: Twin) -> Twin:
+        """A new var or Context on both sides; failing to create one is a divergence too."""
+        impl, std = self.step(f"{label} = {code}", make, *twins, result_label=label)
+        return Twin(label, impl, std)
+
     @initialize(target=context_twins)
     def first_context(self) -> Twin:
-        twin = Twin("c0", self.implementation.copy_context(), STDLIB.copy_context())
-        self.script.append("c0 = cv.copy_context()")
+        twin = self.create("c0", "cv.copy_context()", lambda side: self.module(side).copy_context())
         self.all_contexts.append(twin)
         return twin
 
@@ -174,13 +181,12 @@ class TokenParityMachine(RuleBasedStateMachine):
     @rule(target=var_twins, with_default=booleans(), default=strategies.values)
     def new_var(self, with_default: bool, default: object) -> Twin:
         label = f"v{len(self.all_vars)}"
-        args = f"{label!r}, default={default!r}" if with_default else repr(label)
-        self.script.append(f"{label} = cv.ContextVar({args})")
         kwargs = {"default": default} if with_default else {}
-        twin = Twin(
+        args = f"{label!r}, default={default!r}" if with_default else repr(label)
+        twin = self.create(
             label,
-            self.implementation.ContextVar(label, **kwargs),
-            STDLIB.ContextVar(label, **kwargs),
+            f"cv.ContextVar({args})",
+            lambda side: self.module(side).ContextVar(label, **kwargs),
         )
         self.all_vars.append(twin)
         return twin
@@ -190,14 +196,13 @@ class TokenParityMachine(RuleBasedStateMachine):
     def new_context(self, parent: Twin, empty: bool) -> Twin:
         label = f"c{len(self.all_contexts)}"
         if empty:
-            self.script.append(f"{label} = cv.Context()")
-            twin = Twin(label, self.implementation.Context(), STDLIB.Context())
+            twin = self.create(label, "cv.Context()", lambda side: self.module(side).Context())
         else:
-            self.script.append(f"{label} = {parent.label}.run(cv.copy_context)")
-            twin = Twin(
+            twin = self.create(
                 label,
-                parent.impl.run(self.implementation.copy_context),
-                parent.std.run(STDLIB.copy_context),
+                f"{parent.label}.run(cv.copy_context)",
+                lambda side: getattr(parent, side).run(self.module(side).copy_context),
+                parent,
             )
         self.all_contexts.append(twin)
         return twin
@@ -376,13 +381,14 @@ def run_parity_machine(selected: Any, hypothesis_settings: settings | None = Non
 
     ``hypothesis_settings`` defaults to the active profile (the plugin loads
     ``ctxprop-ci`` / ``ctxprop-dev`` unless the project has its own); only
-    ``report_multiple_bugs`` and the explain phase are overridden.
+    ``report_multiple_bugs``, ``deadline`` and the explain phase are overridden.
     """
     machine = parity_machine_for(implementation_module(selected))
     parent = hypothesis_settings or settings()
     chosen = settings(
         parent=parent,
         report_multiple_bugs=False,  # one divergence, shrunk, is the verdict
+        deadline=None,  # TP judges parity, not speed: a slow implementation is no divergence
         # the explain phase triples the time to a verdict and adds nothing the
         # reproducer does not already say
         phases=[phase for phase in parent.phases if phase is not Phase.explain],

@@ -146,3 +146,27 @@ def test_T9_wants_TypeError_not_another_refusal() -> None:
     module.Token.__reduce_ex__ = refuse_with_value_error
     with pytest.raises(PropertyViolation, match="observed: raised ValueError: no"):
         test_tokens.test_T9_token_refuses_copies(ContextvarsImpl("value-error", module))
+
+
+def test_TP_counts_an_implementation_that_cannot_create_vars_as_a_violation() -> None:
+    module = broken.make(broken.FAITHFUL)
+
+    def refuse(self, name, **kwargs):
+        raise NotImplementedError("vars need a registry")
+
+    module.ContextVar.__init__ = refuse
+    with pytest.raises(PropertyViolation) as caught:
+        run_parity_machine(ContextvarsImpl("no-vars", module), FIND_ONLY)
+    message = str(caught.value)
+    assert "v0 = cv.ContextVar('v0')  # <- diverges here" in message, message
+    assert "observed: raised NotImplementedError: vars need a registry" in message, message
+
+
+def test_T10_scenario_reports_a_token_that_is_no_context_manager() -> None:
+    """On 3.14+ this is T10's verdict for such a token: an outcome, not a crash."""
+    from ctxprop_conformance._token_oracle import run_scenario
+
+    seen = run_scenario(broken.make(broken.FAITHFUL), test_tokens._token_as_context_manager)
+    outcome = seen["explicit var.reset(explicit) inside: the exit raises"]
+    # `with` on a non-context-manager: AttributeError before 3.11, TypeError since
+    assert outcome.exception in (TypeError, AttributeError), outcome
