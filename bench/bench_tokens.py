@@ -21,10 +21,11 @@ import sys
 import time
 import timeit
 
-import ctxprop_reference.vars as reference
-from ctxprop_conformance.test_token_parity import TokenParityMachine, parity_machine_for
 from hypothesis import Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
+
+import ctxprop_reference.vars as reference
+from ctxprop_conformance.test_token_parity import TokenParityMachine, parity_machine_for
 
 TARGET_RATIO = 3.0
 LOOPS = 20_000

@@ -22,7 +22,6 @@ from typing import Any, TypeVar
 
 from ctxprop_conformance import probes
 from ctxprop_conformance.gates import GateOwner, SignalOwner
-
 from pytest_ctxprop._verdicts import HarnessError, not_applicable
 from pytest_ctxprop.adapter import (
     AsyncRuntimeAdapter,

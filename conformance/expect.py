@@ -11,9 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_ctxprop._verdicts import PropertyViolation
-
 from ctxprop_conformance.properties import Property
+from pytest_ctxprop._verdicts import PropertyViolation
 
 
 @dataclass

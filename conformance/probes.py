@@ -243,7 +243,14 @@ def _set_then_unset(name: str, value: Any) -> dict[str, Any]:
 
 
 async def _set_then_unset_async(name: str, value: Any) -> dict[str, Any]:
-    return _set_then_unset(name, value)
+    import anyio
+
+    token = VARS[name].set(value)
+    # a runtime that ships changes at await points sees the value here ...
+    await anyio.lowlevel.checkpoint()
+    # ... and must then ship "no value" too (B4)
+    VARS[name].reset(token)
+    return observe_all((name,))
 
 
 READ = Probe(_read, _read_async)

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from ctxprop_conformance.pools import warm_thread_pool
 from pytest_ctxprop.adapter import (
     AsyncRuntimeAdapter,
     RuntimeAdapter,
@@ -24,8 +25,6 @@ from pytest_ctxprop.adapter import (
     Unsupported,
     WorkerInit,
 )
-
-from ctxprop_conformance.pools import warm_thread_pool
 
 
 class _ThreadJob:
@@ -179,7 +178,9 @@ class CreateTaskAdapter(AsyncRuntimeAdapter):
 
     task_kind: ClassVar[str] = "async"  # type: ignore[misc]
     traits: ClassVar[Traits] = Traits(
-        model="copy", reuses_workers=True, worker_ambient="no worker start: the loop is the caller's"
+        model="copy",
+        reuses_workers=True,
+        worker_ambient="no worker start: the loop is the caller's",
     )
 
     async def start(self, *, workers: int, worker_init: WorkerInit | None = None) -> None:

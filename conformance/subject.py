@@ -6,12 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from pytest_ctxprop._verdicts import HarnessError, not_applicable
-from pytest_ctxprop.adapter import AsyncRuntimeAdapter, RuntimeAdapter, Traits
-
 from ctxprop_conformance import properties
 from ctxprop_conformance.driver import Scenario, Setup, run_scenario
 from ctxprop_conformance.expect import Expect
+from pytest_ctxprop._verdicts import HarnessError, not_applicable
+from pytest_ctxprop.adapter import AsyncRuntimeAdapter, RuntimeAdapter, Traits
 
 T = TypeVar("T")
 

@@ -7,7 +7,6 @@ from typing import Any
 from ctxprop_conformance import probes
 from ctxprop_conformance.driver import Caller, Setup
 from ctxprop_conformance.subject import RuntimeUnderTest
-
 from pytest_ctxprop.adapter import AsyncRuntimeAdapter
 
 

@@ -29,7 +29,8 @@ def test_I1_task_changes_stay_in_the_task(ctxprop_runtime: RuntimeUnderTest) -> 
 
 def test_I2_concurrent_tasks_keep_their_own_values(ctxprop_runtime: RuntimeUnderTest) -> None:
     ctxprop_runtime.require(
-        ctxprop_runtime.traits.vars_travel != "none", "vars_travel=none: the runtime carries no vars"
+        ctxprop_runtime.traits.vars_travel != "none",
+        "vars_travel=none: the runtime carries no vars",
     )
 
     async def scenario(caller: Caller) -> list[Any]:
@@ -43,7 +44,11 @@ def test_I2_concurrent_tasks_keep_their_own_values(ctxprop_runtime: RuntimeUnder
     seen = ctxprop_runtime.run(scenario, Setup(workers=4))
     expect = ctxprop_runtime.expect("I2")
     for i, reads in enumerate(seen):
-        expect.step(f"task {i}: (V, dependency owner, same object) per read", [(i, i, True)] * I2_READS, reads)
+        expect.step(
+            f"task {i}: (V, dependency owner, same object) per read",
+            [(i, i, True)] * I2_READS,
+            reads,
+        )
     expect.verify()
 
 
@@ -97,7 +102,8 @@ def test_I5_cancelled_task_leaves_a_clean_worker(ctxprop_runtime: RuntimeUnderTe
 
 def test_I6_worker_ambient_value(ctxprop_runtime: RuntimeUnderTest) -> None:
     ctxprop_runtime.require(
-        ctxprop_runtime.traits.vars_travel != "none", "vars_travel=none: the runtime carries no vars"
+        ctxprop_runtime.traits.vars_travel != "none",
+        "vars_travel=none: the runtime carries no vars",
     )
 
     async def scenario(caller: Caller) -> Any:

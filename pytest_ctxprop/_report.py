@@ -50,7 +50,11 @@ def verdict_of(report: pytest.TestReport, call: pytest.CallInfo[None]) -> dict[s
         reason = str(excinfo.value.msg).removeprefix("inconclusive: ")
         return {"verdict": Verdict.INCONCLUSIVE.value, "reason": reason}
     if report.failed:
-        if report.when == "call" and excinfo is not None and excinfo.errisinstance(PropertyViolation):
+        if (
+            report.when == "call"
+            and excinfo is not None
+            and excinfo.errisinstance(PropertyViolation)
+        ):
             return {"verdict": Verdict.FAIL.value, "reason": str(excinfo.value)}
         what = "" if excinfo is None else f"{excinfo.typename}: {excinfo.value}"
         return {"verdict": Verdict.ERROR.value, "reason": f"{report.when} broke: {what}"}
@@ -87,7 +91,6 @@ class VerdictStore:
 
     def to_json(self) -> dict[str, Any]:
         from ctxprop_conformance.properties import PROPERTIES, SPEC_VERSION
-
         from pytest_ctxprop import __version__
 
         order = {pid: i for i, pid in enumerate(PROPERTIES)}

@@ -42,9 +42,7 @@ class ContextvarsImpl:
 
     name: str
     module: Any
-    deviations: MappingProxyType[str, str] = field(
-        default_factory=lambda: MappingProxyType({})
-    )
+    deviations: MappingProxyType[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
 def known_short_names() -> dict[str, str]:
@@ -95,9 +93,7 @@ def _runtime(name: str, factory: Any, what: str) -> SelectedRuntime:
     except RuntimeUnavailable as exc:
         return SelectedRuntime(name, factory, Traits(), unavailable=str(exc))
     except Exception as exc:
-        raise pytest.UsageError(
-            f"{what}: the factory raised {type(exc).__name__}: {exc}"
-        ) from None
+        raise pytest.UsageError(f"{what}: the factory raised {type(exc).__name__}: {exc}") from None
     if not isinstance(adapter, RuntimeAdapter | AsyncRuntimeAdapter):
         raise pytest.UsageError(
             f"{what}: the factory returned {type(adapter).__name__}, not a RuntimeAdapter "

@@ -25,14 +25,14 @@ VARS_TRAVEL: tuple[str, ...] = ("all", "registered", "none")
 TASK_KINDS: tuple[str, ...] = ("sync", "async")
 
 
-class Unsupported(Exception):  # noqa: N818 - reads as "the runtime: unsupported"
+class Unsupported(Exception):
     """Raised by an adapter for an operation its runtime cannot do.
 
     The property that needs it is reported ``n/a`` with this message as reason.
     """
 
 
-class RuntimeUnavailable(Exception):  # noqa: N818
+class RuntimeUnavailable(Exception):
     """Raised by a factory when the runtime cannot exist here (e.g. too old a Python).
 
     Every property of that runtime is reported ``n/a`` with this message.

@@ -175,7 +175,9 @@ class _ConformanceSession:
             pid = property_of(item)
             if subject is None or pid is None:
                 continue
-            deviations = getattr(subject, "deviations", None) or subject.traits.deviations
+            deviations = (
+                subject.deviations if hasattr(subject, "deviations") else subject.traits.deviations
+            )
             if pid in deviations:
                 item.add_marker(
                     pytest.mark.xfail(
@@ -191,7 +193,6 @@ class _ConformanceSession:
     def ctxprop_runtime(self, request: pytest.FixtureRequest) -> Any:
         """The selected runtime this conformance test runs against."""
         from ctxprop_conformance.subject import RuntimeUnderTest
-
         from pytest_ctxprop._verdicts import not_applicable
 
         selected = request.param

@@ -12,19 +12,18 @@ from concurrent.futures import Future
 from typing import Any, ClassVar
 
 from ctxprop_conformance.pools import warm_thread_pool
+from ctxprop_reference.aio import AwaitedCall, PendingCall, offload, spawn
+from ctxprop_reference.threads import (
+    ContextThread,
+    ContextThreadPoolExecutor,
+    RegisteredVarsThreadPoolExecutor,
+)
 from pytest_ctxprop.adapter import (
     AsyncRuntimeAdapter,
     RuntimeAdapter,
     Traits,
     Unsupported,
     WorkerInit,
-)
-
-from ctxprop_reference.aio import AwaitedCall, PendingCall, offload, spawn
-from ctxprop_reference.threads import (
-    ContextThread,
-    ContextThreadPoolExecutor,
-    RegisteredVarsThreadPoolExecutor,
 )
 
 _NOT_VISIBLE = "tasks see only the caller's snapshot; worker-start values are not visible"
@@ -61,7 +60,9 @@ class ThreadAdapter(RuntimeAdapter):
 class ThreadPoolAdapter(RuntimeAdapter):
     """``ContextThreadPoolExecutor.submit``."""
 
-    traits: ClassVar[Traits] = Traits(model="copy", reuses_workers=True, worker_ambient=_NOT_VISIBLE)
+    traits: ClassVar[Traits] = Traits(
+        model="copy", reuses_workers=True, worker_ambient=_NOT_VISIBLE
+    )
 
     def start(self, *, workers: int, worker_init: WorkerInit | None = None) -> None:
         self.pool = ContextThreadPoolExecutor(workers, initializer=worker_init)
@@ -110,7 +111,9 @@ class TaskAdapter(_TaskCancel, AsyncRuntimeAdapter):
     """``ctxprop_reference.aio.spawn``: tasks in a copy of the caller's context."""
 
     task_kind: ClassVar[str] = "async"  # type: ignore[misc]
-    traits: ClassVar[Traits] = Traits(model="copy", reuses_workers=True, worker_ambient="no workers")
+    traits: ClassVar[Traits] = Traits(
+        model="copy", reuses_workers=True, worker_ambient="no workers"
+    )
 
     async def start(self, *, workers: int, worker_init: WorkerInit | None = None) -> None:
         if worker_init is not None:
@@ -129,7 +132,9 @@ class TaskAdapter(_TaskCancel, AsyncRuntimeAdapter):
 class OffloadAdapter(AsyncRuntimeAdapter):
     """``ctxprop_reference.aio.offload``: sync callables on a pool, awaited by the caller."""
 
-    traits: ClassVar[Traits] = Traits(model="copy", reuses_workers=True, worker_ambient=_NOT_VISIBLE)
+    traits: ClassVar[Traits] = Traits(
+        model="copy", reuses_workers=True, worker_ambient=_NOT_VISIBLE
+    )
 
     async def start(self, *, workers: int, worker_init: WorkerInit | None = None) -> None:
         self.pool = ContextThreadPoolExecutor(workers, initializer=worker_init)

@@ -63,9 +63,7 @@ class AwaitedCall:
     def __init__(self, forward_only: Iterable[contextvars.ContextVar[Any]] = ()) -> None:
         self.forward_only: set[contextvars.ContextVar[Any]] = set(forward_only)
 
-    def submit(
-        self, fn: Callable[..., Coroutine[Any, Any, Any]], /, *args: Any
-    ) -> PendingCall:
+    def submit(self, fn: Callable[..., Coroutine[Any, Any, Any]], /, *args: Any) -> PendingCall:
         before = dict(contextvars.copy_context())
         return PendingCall(spawn(_run_and_capture(fn, args)), before)
 

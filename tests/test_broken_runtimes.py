@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ctxprop_conformance.properties import PROPERTIES
 
+from ctxprop_conformance.properties import PROPERTIES
 from pytest_ctxprop._builtin import BUILTIN_RUNTIMES
 
 REPO = Path(__file__).resolve().parents[1]

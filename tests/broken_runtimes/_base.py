@@ -13,7 +13,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, ClassVar
 
 from ctxprop_conformance.pools import warm_thread_pool
-
 from pytest_ctxprop.adapter import RuntimeAdapter, Traits, WorkerInit
 
 Items = Iterable[tuple[contextvars.ContextVar[Any], Any]]

@@ -15,7 +15,6 @@ from typing import Any, ClassVar
 
 from ctxprop_reference.adapters import AwaitedCallAdapter
 from ctxprop_reference.aio import AwaitedCall, PendingCall
-
 from pytest_ctxprop.adapter import Traits, WorkerInit
 from tests.broken_runtimes._base import PoolRuntime
 

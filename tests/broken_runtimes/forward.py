@@ -25,7 +25,6 @@ from ctxprop_reference.adapters import (
 )
 from ctxprop_reference.aio import spawn
 from ctxprop_reference.threads import RegisteredVarsThreadPoolExecutor
-
 from pytest_ctxprop.adapter import RuntimeAdapter, Traits, Unsupported, WorkerInit
 from tests.broken_runtimes._base import Items, PoolRuntime, context_with, jsonable
 

@@ -13,7 +13,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, ClassVar
 
 from ctxprop_reference.adapters import ThreadPoolAdapter
-
 from pytest_ctxprop import (
     AsyncRuntimeAdapter,
     RuntimeAdapter,

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import contextvars
 
-import ctxprop_reference.vars
 import pytest
 
+import ctxprop_reference.vars
 from pytest_ctxprop._selection import ContextvarsImpl
 
 GOOD_IMPLEMENTATIONS = (

@@ -14,8 +14,9 @@ import uuid
 from typing import Any
 
 import cloudpickle
-import ctxprop_reference.vars as ref
 import pytest
+
+import ctxprop_reference.vars as ref
 from ctxprop_conformance._token_oracle import run_scenario
 from ctxprop_conformance.test_tokens import _token_as_context_manager
 

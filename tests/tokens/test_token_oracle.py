@@ -8,8 +8,9 @@ import contextvars
 import types
 
 import broken_contextvars as broken
-import ctxprop_reference.vars as reference
 import pytest
+
+import ctxprop_reference.vars as reference
 from ctxprop_conformance import test_tokens
 from ctxprop_conformance._token_oracle import (
     STDLIB,
@@ -23,7 +24,6 @@ from ctxprop_conformance._token_oracle import (
     missing_sentinel,
     run_scenario,
 )
-
 from pytest_ctxprop._selection import ContextvarsImpl
 from pytest_ctxprop._verdicts import PropertyViolation
 

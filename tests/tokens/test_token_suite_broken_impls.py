@@ -14,10 +14,10 @@ from typing import Any
 import broken_contextvars as broken
 import cloudpickle
 import pytest
-from ctxprop_conformance import test_tokens
-from ctxprop_conformance.test_token_parity import run_parity_machine
 from hypothesis import Phase, settings
 
+from ctxprop_conformance import test_tokens
+from ctxprop_conformance.test_token_parity import run_parity_machine
 from pytest_ctxprop._selection import ContextvarsImpl
 from pytest_ctxprop._verdicts import PropertyViolation
 

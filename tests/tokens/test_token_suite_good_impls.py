@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextvars
 
 import pytest
+from hypothesis import settings
+
 from ctxprop_conformance.test_token_parity import run_parity_machine
 from ctxprop_conformance.test_tokens import (
     test_T1_token_var_and_old_value,
@@ -24,8 +26,6 @@ from ctxprop_conformance.test_tokens import (
     test_T9_token_refuses_copies,
     test_T10_token_context_manager,
 )
-from hypothesis import settings
-
 from pytest_ctxprop._selection import ContextvarsImpl
 from pytest_ctxprop._verdicts import NotApplicable
 
