@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import PLUGIN
+from harness_inner_runs import PLUGIN
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "fixtures.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.DOTALL)

@@ -11,7 +11,7 @@ import selectors
 import sys
 
 import pytest
-from conftest import PLUGIN, inner_ini
+from harness_inner_runs import PLUGIN, inner_ini
 
 from pytest_ctxprop import run_server, selector_loop_factory
 from pytest_ctxprop.harness.event_loop import run_with_loop_factory, windows_loop_factory

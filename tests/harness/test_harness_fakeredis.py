@@ -16,7 +16,7 @@ from typing import Any
 
 import fakeredis
 import pytest
-from conftest import PLUGIN
+from harness_inner_runs import PLUGIN
 
 from pytest_ctxprop.harness import fakeredis_blocking as fb
 from pytest_ctxprop.harness.event_loop import run_with_loop_factory
@@ -251,7 +251,7 @@ def test_H6_blocked_read_wakes_on_data(fakeredis_blocking, kind):
 
 
 def test_H6_ini_flag_patches_the_session_and_restores_after(unpatched, hpytester):
-    from conftest import inner_ini
+    from harness_inner_runs import inner_ini
 
     hpytester.makeini(inner_ini("ctxprop_fakeredis_blocking = true"))
     hpytester.makepyfile(

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
-from conftest import PLUGIN
+from harness_inner_runs import PLUGIN
 
 from pytest_ctxprop import LeakError, LeakGuard
 

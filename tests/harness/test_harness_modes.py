@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import PLUGIN, inner_ini
+from harness_inner_runs import PLUGIN, inner_ini
 
 INNER = """
 import asyncio

@@ -6,7 +6,7 @@ import os
 import shutil
 
 import pytest
-from conftest import PLUGIN
+from harness_inner_runs import PLUGIN
 
 from pytest_ctxprop.harness.redis_fixtures import redact_url
 from pytest_ctxprop.harness.redis_server import start_redis_server

@@ -8,7 +8,7 @@ import threading
 
 import harness_broken as broken
 import pytest
-from conftest import PLUGIN
+from harness_inner_runs import PLUGIN
 
 from pytest_ctxprop import ServerStartTimeout, ServerStopTimeout, run_server
 
