@@ -32,8 +32,12 @@ def register_profiles() -> None:
     """Register ``ctxprop-ci`` and ``ctxprop-dev`` (idempotent)."""
     from hypothesis import HealthCheck, settings
 
+    # built on Hypothesis's defaults, not on whatever profile is loaded now
+    # (on CI that is Hypothesis's own "ci", which would leak derandomize=True)
+    base = settings.get_profile("default")
     settings.register_profile(
         CI_PROFILE,
+        parent=base,
         derandomize=True,  # a CI failure reproduces from the log alone
         deadline=None,  # runner speed varies; TP measures parity, not time
         max_examples=CI_MAX_EXAMPLES,
@@ -44,6 +48,8 @@ def register_profiles() -> None:
     )
     settings.register_profile(
         DEV_PROFILE,
+        parent=base,
+        derandomize=False,
         deadline=None,
         max_examples=DEV_MAX_EXAMPLES,
         stateful_step_count=STATEFUL_STEPS,
