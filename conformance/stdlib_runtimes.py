@@ -27,22 +27,23 @@ from pytest_ctxprop.adapter import (
 )
 
 
-class _ThreadJob:
+class ThreadJob:
     """One thread's outcome, waited for with a bound."""
 
-    def __init__(self, target: Callable[[Callable[[], None]], None], fn: Any, args: Any) -> None:
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
         self.value: Any = None
         self.error: BaseException | None = None
-        self.thread = threading.Thread(target=target, args=(self._run,), daemon=True)
+        self.thread: threading.Thread | None = None
         self._fn, self._args = fn, args
 
-    def _run(self) -> None:
+    def run(self) -> None:
         try:
             self.value = self._fn(*self._args)
         except BaseException as exc:  # re-raised in the caller by result()
             self.error = exc
 
     def result(self, timeout: float) -> Any:
+        assert self.thread is not None
         self.thread.join(timeout)
         if self.thread.is_alive():
             raise TimeoutError(f"thread task still running after {timeout}s")
@@ -51,14 +52,14 @@ class _ThreadJob:
         return self.value
 
 
-def _call(body: Callable[[], None]) -> None:
-    body()
-
-
 class ThreadAdapter(RuntimeAdapter):
     """``threading.Thread(target=fn).start()``: a new thread per task."""
 
     traits: ClassVar[Traits] = Traits(model="copy", worker_ambient="no workers")
+
+    def new_thread(self, target: Callable[[], None]) -> threading.Thread:
+        """The thread a task runs on: the one line that differs between thread runtimes."""
+        return threading.Thread(target=target, daemon=True)
 
     def start(self, *, workers: int, worker_init: WorkerInit | None = None) -> None:
         if worker_init is not None:
@@ -67,22 +68,21 @@ class ThreadAdapter(RuntimeAdapter):
     def stop(self) -> None:
         pass
 
-    def submit(self, fn: Callable[..., Any], /, *args: Any) -> _ThreadJob:
-        job = _ThreadJob(_call, fn, args)
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> ThreadJob:
+        job = ThreadJob(fn, args)
+        job.thread = self.new_thread(job.run)
         job.thread.start()
         return job
 
-    def result(self, handle: _ThreadJob, timeout: float) -> Any:
+    def result(self, handle: ThreadJob, timeout: float) -> Any:
         return handle.result(timeout)
 
 
 class ThreadCopyContextAdapter(ThreadAdapter):
     """``threading.Thread(target=copy_context().run, ...)``: the documented idiom."""
 
-    def submit(self, fn: Callable[..., Any], /, *args: Any) -> _ThreadJob:
-        job = _ThreadJob(contextvars.copy_context().run, fn, args)
-        job.thread.start()
-        return job
+    def new_thread(self, target: Callable[[], None]) -> threading.Thread:
+        return threading.Thread(target=contextvars.copy_context().run, args=(target,), daemon=True)
 
 
 class ThreadPoolAdapter(RuntimeAdapter):

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, ClassVar
 
+from ctxprop_conformance import stdlib_runtimes
 from ctxprop_conformance.pools import warm_thread_pool
 from ctxprop_reference.aio import AwaitedCall, PendingCall, offload, spawn
 from ctxprop_reference.threads import (
@@ -29,32 +31,11 @@ from pytest_ctxprop.adapter import (
 _NOT_VISIBLE = "tasks see only the caller's snapshot; worker-start values are not visible"
 
 
-class ThreadAdapter(RuntimeAdapter):
-    """``ContextThread`` per task."""
+class ThreadAdapter(stdlib_runtimes.ThreadAdapter):
+    """``ContextThread`` per task (the stdlib thread adapter with one line changed)."""
 
-    traits: ClassVar[Traits] = Traits(model="copy", worker_ambient="no workers")
-
-    def start(self, *, workers: int, worker_init: WorkerInit | None = None) -> None:
-        if worker_init is not None:
-            raise Unsupported("a thread per task has no worker start")
-
-    def stop(self) -> None:
-        pass
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future[Any]:
-        future: Future[Any] = Future()
-
-        def run() -> None:
-            try:
-                future.set_result(fn(*args))
-            except BaseException as exc:  # handed to the caller through the future
-                future.set_exception(exc)
-
-        ContextThread(target=run, daemon=True).start()
-        return future
-
-    def result(self, handle: Future[Any], timeout: float) -> Any:
-        return handle.result(timeout)
+    def new_thread(self, target: Callable[[], None]) -> threading.Thread:
+        return ContextThread(target=target, daemon=True)
 
 
 class ThreadPoolAdapter(RuntimeAdapter):
