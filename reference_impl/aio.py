@@ -22,12 +22,21 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-def spawn(coro: Coroutine[Any, Any, T], *, name: str | None = None) -> asyncio.Task[T]:
-    """``create_task`` with the context copied explicitly, on every Python version."""
-    context = contextvars.copy_context()
-    if sys.version_info >= (3, 11):
-        return asyncio.get_running_loop().create_task(coro, name=name, context=context)
-    return context.run(asyncio.get_running_loop().create_task, coro, name=name)
+if sys.version_info >= (3, 11):
+
+    def spawn(coro: Coroutine[Any, Any, T], *, name: str | None = None) -> asyncio.Task[T]:
+        """``create_task`` with the context copied explicitly, on every Python version."""
+        return asyncio.get_running_loop().create_task(
+            coro, name=name, context=contextvars.copy_context()
+        )
+
+else:  # pragma: no cover - 3.10: create_task has no context=; it copies the current one
+
+    def spawn(coro: Coroutine[Any, Any, T], *, name: str | None = None) -> asyncio.Task[T]:
+        """``create_task`` with the context copied explicitly, on every Python version."""
+        return contextvars.copy_context().run(
+            asyncio.get_running_loop().create_task, coro, name=name
+        )
 
 
 def offload(
