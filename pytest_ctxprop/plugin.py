@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Generator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -140,14 +141,12 @@ class _ConformanceSession:
         if isinstance(collector, pytest.Session) and report.passed:
             import ctxprop_conformance
 
-            package = ctxprop_conformance.__file__.rsplit("__init__.py", 1)[0]
-            from pathlib import Path
-
+            package = Path(ctxprop_conformance.__file__).parent
             for stem in self._suite_modules():
                 report.result.append(
                     _ConformanceModule.from_parent(
                         collector,
-                        path=Path(package) / f"{stem}.py",
+                        path=package / f"{stem}.py",
                         nodeid=f"ctxprop_conformance/{stem}.py",
                     )
                 )
