@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import threading
+from collections.abc import Callable
 
 
 def warm_thread_pool(pool: concurrent.futures.ThreadPoolExecutor, workers: int) -> None:
@@ -18,3 +19,14 @@ def warm_thread_pool(pool: concurrent.futures.ThreadPoolExecutor, workers: int) 
     futures = [pool.submit(barrier.wait, 30) for _ in range(workers)]
     for future in futures:
         future.result(60)
+
+
+def started_thread_pool(
+    workers: int,
+    worker_init: Callable[[], None] | None = None,
+    executor: type[concurrent.futures.ThreadPoolExecutor] = concurrent.futures.ThreadPoolExecutor,
+) -> concurrent.futures.ThreadPoolExecutor:
+    """A pool of ``executor`` with all ``workers`` threads already created."""
+    pool = executor(workers, initializer=worker_init)
+    warm_thread_pool(pool, workers)
+    return pool

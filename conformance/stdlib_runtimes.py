@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from ctxprop_conformance.pools import warm_thread_pool
+from ctxprop_conformance.pools import started_thread_pool
 from pytest_ctxprop.adapter import (
     AsyncRuntimeAdapter,
     RuntimeAdapter,
@@ -92,9 +92,13 @@ class ThreadPoolAdapter(RuntimeAdapter):
         model="copy", reuses_workers=True, worker_ambient="tasks run in the worker's context"
     )
 
+    #: the executor class: the one thing that differs between thread-pool runtimes
+    executor: ClassVar[type[concurrent.futures.ThreadPoolExecutor]] = (
+        concurrent.futures.ThreadPoolExecutor
+    )
+
     def start(self, *, workers: int, worker_init: WorkerInit | None = None) -> None:
-        self.pool = concurrent.futures.ThreadPoolExecutor(workers, initializer=worker_init)
-        warm_thread_pool(self.pool, workers)
+        self.pool = started_thread_pool(workers, worker_init, self.executor)
 
     def stop(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
@@ -145,8 +149,7 @@ class _LoopPoolAdapter(AsyncRuntimeAdapter):
     )
 
     async def start(self, *, workers: int, worker_init: WorkerInit | None = None) -> None:
-        self.pool = concurrent.futures.ThreadPoolExecutor(workers, initializer=worker_init)
-        warm_thread_pool(self.pool, workers)
+        self.pool = started_thread_pool(workers, worker_init)
 
     async def stop(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)

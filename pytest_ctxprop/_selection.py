@@ -10,8 +10,7 @@ is a :class:`pytest.UsageError` naming the spec and the problem.
 from __future__ import annotations
 
 import importlib
-import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from types import MappingProxyType
@@ -34,6 +33,10 @@ class SelectedRuntime:
     factory: Callable[[], Any]
     traits: Traits
     unavailable: str | None = None
+
+    @property
+    def deviations(self) -> Mapping[str, str]:
+        return self.traits.deviations
 
 
 @dataclass(frozen=True)
@@ -159,7 +162,3 @@ def select_contextvars(config: pytest.Config) -> list[ContextvarsImpl]:
         _check_deviations(spec, deviations)
         impls[spec] = ContextvarsImpl(spec, obj, MappingProxyType(deviations))
     return list(impls.values())
-
-
-def python_version() -> str:
-    return ".".join(map(str, sys.version_info[:3]))

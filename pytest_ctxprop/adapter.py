@@ -22,7 +22,6 @@ TaskKind = Literal["sync", "async"]
 
 MODELS: tuple[str, ...] = ("copy", "awaited-call")
 VARS_TRAVEL: tuple[str, ...] = ("all", "registered", "none")
-TASK_KINDS: tuple[str, ...] = ("sync", "async")
 
 
 class Unsupported(Exception):
@@ -171,7 +170,3 @@ class AsyncRuntimeAdapter(_AdapterBase, ABC):
     async def cancel(self, handle: Any, timeout: float) -> None:
         """Cancel a running task and wait until it has stopped (I5)."""
         raise Unsupported(f"{type(self).__name__} cannot cancel a running task")
-
-
-Adapter = RuntimeAdapter | AsyncRuntimeAdapter
-AdapterFactory = Callable[[], Adapter]

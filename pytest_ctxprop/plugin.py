@@ -174,9 +174,7 @@ class _ConformanceSession:
             pid = property_of(item)
             if subject is None or pid is None:
                 continue
-            deviations = (
-                subject.deviations if hasattr(subject, "deviations") else subject.traits.deviations
-            )
+            deviations = subject.deviations
             if pid in deviations:
                 item.add_marker(
                     pytest.mark.xfail(

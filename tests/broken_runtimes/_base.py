@@ -9,10 +9,10 @@ from __future__ import annotations
 import contextvars
 import json
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any, ClassVar
 
-from ctxprop_conformance.pools import warm_thread_pool
+from ctxprop_conformance.pools import started_thread_pool
 from pytest_ctxprop.adapter import RuntimeAdapter, Traits, WorkerInit
 
 Items = Iterable[tuple[contextvars.ContextVar[Any], Any]]
@@ -54,8 +54,7 @@ class PoolRuntime(RuntimeAdapter):
 
     def start(self, *, workers: int, worker_init: WorkerInit | None = None) -> None:
         self.worker_init = worker_init
-        self.pool = ThreadPoolExecutor(workers, initializer=worker_init)
-        warm_thread_pool(self.pool, workers)
+        self.pool = started_thread_pool(workers, worker_init)
 
     def stop(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)

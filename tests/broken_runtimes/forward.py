@@ -17,7 +17,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from ctxprop_conformance.pools import warm_thread_pool
 from ctxprop_reference.adapters import (
     OffloadAdapter,
     RegisteredVarsPoolAdapter,
@@ -168,11 +167,7 @@ class DefaultsShippedAsNone(RegisteredVarsPoolAdapter):
     the only such var a task reads, and only F3 reads it.
     """
 
-    def start(self, *, workers: int, worker_init: WorkerInit | None = None) -> None:
-        self.pool = _DefaultsAsNoneExecutor(workers, initializer=worker_init)
-        for var in self._registered:
-            self.pool.register(var)
-        warm_thread_pool(self.pool, workers)
+    executor = _DefaultsAsNoneExecutor
 
 
 # -- F4 ----------------------------------------------------------------------------------
@@ -300,8 +295,4 @@ class ShipsUnregisteredVars(RegisteredVarsPoolAdapter):
     Only F9 sets a var that is not registered.
     """
 
-    def start(self, *, workers: int, worker_init: WorkerInit | None = None) -> None:
-        self.pool = _WholeContextExecutor(workers, initializer=worker_init)
-        for var in self._registered:
-            self.pool.register(var)
-        warm_thread_pool(self.pool, workers)
+    executor = _WholeContextExecutor

@@ -30,8 +30,7 @@ class Good(ThreadPoolAdapter):
 class Forgetful(ThreadPoolAdapter):
     """A plain thread pool: the caller's context never reaches the task."""
 
-    def start(self, *, workers, worker_init=None):
-        self.pool = ThreadPoolExecutor(workers, initializer=worker_init)
+    executor = ThreadPoolExecutor
 
 
 class DeviatesF1(Forgetful):
