@@ -307,3 +307,33 @@ def get(property_id: str) -> Property:
         raise KeyError(
             f"unknown property {property_id!r}; known: {', '.join(PROPERTIES)}"
         ) from None
+
+
+#: property IDs this suite version does not check yet (shown as such, never as absence)
+NOT_CHECKED: frozenset[str] = frozenset(
+    {"S1", "S2", "S3", "S4", "S5", "S6", "T11", "T12", "T13", "T14", "T15", "T16"}
+)
+#: how each section is checked: against a runtime adapter, a contextvars implementation,
+#: or by pytest-ctxprop's own tests (the fixtures it ships)
+CHECKED_AGAINST: dict[str, str] = {
+    "F": "runtime",
+    "I": "runtime",
+    "B": "runtime",
+    "S": "runtime",
+    "T": "contextvars",
+    "H": "pytest-ctxprop's own tests",
+}
+
+
+def coverage() -> list[dict[str, object]]:
+    """Every SPEC section, with the properties this suite version checks and the rest."""
+    return [
+        {
+            "section": sid,
+            "title": title,
+            "checked_against": CHECKED_AGAINST[sid],
+            "checked": [p.id for p in _ROWS if p.section == sid and p.id not in NOT_CHECKED],
+            "not_checked": [p.id for p in _ROWS if p.section == sid and p.id in NOT_CHECKED],
+        }
+        for sid, title in SECTIONS.items()
+    ]
