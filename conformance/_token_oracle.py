@@ -21,15 +21,26 @@ Exception types are compared exactly: ``RuntimeError`` is not a subclass of it.
 from __future__ import annotations
 
 import contextvars
+import functools
 import platform
 import re
-from collections.abc import Callable, Mapping
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Final
+
+from hypothesis.errors import Flaky
 
 from pytest_ctxprop._verdicts import PropertyViolation
 
+if sys.version_info >= (3, 11):
+    from builtins import BaseExceptionGroup
+else:  # Hypothesis depends on the backport there
+    from exceptiongroup import BaseExceptionGroup
+
 STDLIB: Any = contextvars
+#: The result of a call that raised (its outcome says what).
+RAISED: Final = object()
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]+")
 
 
@@ -62,6 +73,11 @@ class Outcome:
         if self.exception is None:
             return f"returned {self.text}"
         return f"raised {self.exception.__qualname__}: {self.text}"
+
+    @property
+    def kind(self) -> str:
+        """``returned`` or ``raised <Type>``: the outcome without its value or message."""
+        return "returned" if self.exception is None else f"raised {self.exception.__qualname__}"
 
 
 class Labels:
@@ -110,6 +126,22 @@ class Labels:
 
     def raised(self, error: BaseException, names: tuple[str, ...] = ()) -> Outcome:
         return Outcome(type(error), self.message(safe_str(error), names))
+
+    def outcome_of(
+        self, call: Callable[[], object], result_label: str | None = None
+    ) -> tuple[object, Outcome]:
+        """``(result, outcome)`` of ``call`` (``RAISED`` as the result if it raised).
+
+        ``result_label`` labels what it returns (a new token) before the outcome
+        is taken, so that its repr is not compared.
+        """
+        try:
+            result = call()
+        except Exception as error:
+            return RAISED, self.raised(error)
+        if result_label is not None:
+            self.add(result_label, result)
+        return result, self.returned(result)
 
     def observe(self, call: Callable[[], object], *names: str) -> Outcome:
         """Run ``call``; whatever it returns or raises (short of exiting) is the outcome.
@@ -209,3 +241,86 @@ def violation(
         f"  expected: {expected}   [{stdlib_description()}]\n"
         f"  observed: {observed}"
     )
+
+
+# -- TP's divergences ------------------------------------------------------------------
+
+
+class ParityDivergence(Exception):
+    """TP: the implementation and the stdlib disagreed at one step of a sequence.
+
+    Raised only as the subclass of its kind (:func:`divergence`): Hypothesis
+    tells failures apart by exception type and raising line (its
+    ``InterestingOrigin``), and every divergence is raised from the same line,
+    so the type is what keeps kinds apart.  Each kind is then searched for,
+    shrunk and reported on its own, and one cannot mask another.
+    """
+
+    kind: ClassVar[str] = "(any)"
+
+    def __init__(self, script: list[str], expected: Outcome, observed: Outcome) -> None:
+        super().__init__(f"{self.kind}: {script[-1]}")
+        self.script = script
+        self.expected = expected
+        self.observed = observed
+
+    def reproducer(self) -> str:
+        """The script, ending at the diverging step, and both outcomes."""
+        *before, step = self.script
+        lines = "".join(f"    {line}\n" for line in before)
+        return (
+            f"    import contextvars as cv, copy, pickle, cloudpickle\n{lines}"
+            f"    {step}  # <- diverges here\n"
+            f"  expected: {self.expected}   [{stdlib_description()}]\n"
+            f"  observed: {self.observed}"
+        )
+
+
+@functools.cache
+def divergence_class(kind: str) -> type[ParityDivergence]:
+    """The one class of a kind (the same object every time, as Hypothesis compares types)."""
+    return type("ParityDivergence", (ParityDivergence,), {"kind": kind, "__module__": __name__})
+
+
+def divergence(
+    operation: str, script: list[str], expected: Outcome, observed: Outcome
+) -> ParityDivergence:
+    """A divergence of the kind "``operation``: what each side did, less values and messages".
+
+    So a wrong message and a wrong exception type at ``var.reset`` are two
+    kinds, and so are a wrong message there and a wrong refusal at ``copy``.
+    """
+    kind = f"{operation}: stdlib {expected.kind}, implementation {observed.kind}"
+    return divergence_class(kind)(script, expected, observed)
+
+
+def divergences_in(error: BaseException) -> list[ParityDivergence]:
+    """The divergences Hypothesis raised: one, or a group of several kinds.
+
+    Empty when anything else is in it (the harness broke) or the failure is
+    flaky: those are errors, not a verdict on the implementation.
+    """
+    if isinstance(error, ParityDivergence):
+        return [error]
+    if not isinstance(error, BaseExceptionGroup) or isinstance(error, Flaky):
+        return []
+    found: list[ParityDivergence] = []
+    for each in error.exceptions:
+        inner = divergences_in(each)
+        if not inner:
+            return []
+        found.extend(inner)
+    return found
+
+
+def parity_report(implementation: str, claim: str, found: Sequence[ParityDivergence]) -> str:
+    """TP's fail reason: every kind found (shortest first), each with its reproducer."""
+    head = f"TP violated by {implementation}: {claim}\n"
+    replay = "import your implementation as cv to replay"
+    if len(found) == 1:
+        return f"{head}  shortest diverging sequence ({replay}):\n{found[0].reproducer()}"
+    parts = [f"{head}  {len(found)} distinct divergences, each shrunk on its own ({replay}):"]
+    ordered = sorted(found, key=lambda each: (len(each.script), each.kind))
+    for number, each in enumerate(ordered, 1):
+        parts += [f"  divergence {number} of {len(found)}, {each.kind}:", each.reproducer()]
+    return "\n".join(parts)

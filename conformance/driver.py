@@ -1,55 +1,86 @@
-"""The driver: runs one scenario as the caller of one runtime, bounded in time.
+"""The driver: runs one scenario as the caller of one runtime, within one bound.
 
-A scenario is written once, as a coroutine function taking a :class:`Caller`.
-For a sync adapter the coroutine is stepped with no event loop at all (every
-``await`` on the caller completes at once), so the caller is plain sync code in
-a plain thread; for an async adapter it runs as the main task on the adapter's
-backend.  Either way the caller starts from a fresh, empty context, the runtime
-is started in the context the scenario asks for (empty unless it says
-otherwise), and the whole run happens in a daemon thread joined with a bound:
-a hung runtime becomes a :class:`HarnessError`, never a hung session.
+A scenario is written once, as a coroutine function taking a
+:class:`~ctxprop_conformance.caller.Caller`.  For a sync adapter the coroutine
+is stepped with no event loop at all (every ``await`` on the caller completes at
+once), so the caller is plain sync code in a plain thread; for an async adapter
+it runs as the main task on the adapter's backend, in the same task as the
+adapter's ``start`` and ``stop`` (its :meth:`lifespan`).
+
+The lifecycle order is fixed: construct, ``register``/``declare_forward_only``,
+``start``, the scenario's calls, ``stop``.  What makes a property ``n/a``
+(capabilities, worker count) is decided before anything starts.  A check has
+one bound, ``timeout``: start and the scenario must end within it, and the
+clean-up (releasing held tasks, retrieving every abandoned task's outcome,
+``stop``) within one more.  A call still stuck past that is abandoned with its
+daemon thread and reported as an ``error`` naming the call.
 """
 
 from __future__ import annotations
 
 import contextvars
-import sys
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
+import time
+from collections.abc import Coroutine
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from ctxprop_conformance import probes
-from ctxprop_conformance.gates import GateOwner, SignalOwner
-from pytest_ctxprop._verdicts import HarnessError, not_applicable
+from ctxprop_conformance.blame import describe_exception, first_leaf, trimmed_traceback
+from ctxprop_conformance.caller import Caller, RuntimeFailure
+from pytest_ctxprop._verdicts import AdapterError, HarnessError, not_applicable
 from pytest_ctxprop.adapter import (
     AsyncRuntimeAdapter,
     RuntimeAdapter,
-    Traits,
     Unsupported,
     WorkerInit,
+    can_cancel,
+    can_submit,
 )
 
-if sys.version_info < (3, 11):  # pragma: no cover - anyio brings the backport
-    from exceptiongroup import BaseExceptionGroup
-
 T = TypeVar("T")
-Scenario = Callable[["Caller"], Coroutine[Any, Any, T]]
+Scenario = Any  # Callable[[Caller], Coroutine[Any, Any, T]]
+#: how long past a bound the watchdog waits before abandoning the check's thread
+GRACE = 0.5
 
 
 @dataclass(frozen=True)
 class Setup:
-    """How a scenario wants the runtime started."""
+    """How a scenario wants the runtime started, and what it needs of the adapter."""
 
     workers: int = 2
     worker_init: WorkerInit | None = None
     #: probe-var values current while the runtime starts (F7)
     start_values: dict[str, Any] = field(default_factory=dict)
     forward_only: tuple[str, ...] = ()
+    #: the scenario holds a task between submit and run (needs submit + result)
+    needs_submit: bool = False
+    needs_cancel: bool = False
+    #: the fewest workers the scenario can run on without deadlocking
+    min_workers: int = 1
 
 
-def _step_without_loop(coro: Coroutine[Any, Any, T]) -> T:
+def check_capabilities(adapter: RuntimeAdapter | AsyncRuntimeAdapter, setup: Setup) -> None:
+    """End the check as ``n/a`` now if the adapter cannot do what the scenario needs."""
+    caps = adapter.capabilities
+    if setup.needs_submit and not can_submit(adapter):
+        not_applicable(
+            "call-style adapter (no separate submit): the caller cannot act between "
+            "submitting a task and its run"
+        )
+    if setup.needs_cancel and not can_cancel(adapter):
+        not_applicable("the adapter cannot cancel a running task (it has no cancel())")
+    if caps.max_workers is not None and caps.max_workers < setup.min_workers:
+        not_applicable(
+            f"the runtime honours at most {caps.max_workers} worker(s); this check needs "
+            f"{setup.min_workers} (a nested submit-and-wait would wait on its own worker)"
+        )
+    if setup.worker_init is not None and not caps.worker_init:
+        not_applicable("the runtime has no worker start (Capabilities(worker_init=False))")
+
+
+def step_without_loop(coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine that never suspends, as plain sync code."""
     try:
         coro.send(None)
@@ -59,298 +90,193 @@ def _step_without_loop(coro: Coroutine[Any, Any, T]) -> T:
     raise HarnessError("scenario suspended under a sync runtime (an await that waits)")
 
 
-class _SyncNested:
-    """Nested submission from a task of an in-process sync runtime (F6)."""
-
-    def __init__(self, adapter: RuntimeAdapter, timeout: float) -> None:
-        self._adapter, self._timeout = adapter, timeout
-
-    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return self._adapter.result(self._adapter.submit(fn, *args), self._timeout)
+def _workers(adapter: RuntimeAdapter | AsyncRuntimeAdapter, setup: Setup) -> int:
+    cap = adapter.capabilities.max_workers
+    return setup.workers if cap is None else min(setup.workers, cap)
 
 
-class _AsyncNested:
-    """Nested submission from a coroutine task of an async runtime (F6)."""
-
-    def __init__(self, adapter: AsyncRuntimeAdapter, timeout: float) -> None:
-        self._adapter, self._timeout = adapter, timeout
-
-    async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        handle = await self._adapter.submit(fn, *args)
-        return await self._adapter.result(handle, self._timeout)
+def _lifecycle_error(method: str, exc: BaseException) -> AdapterError:
+    return AdapterError(
+        method, f"{method}() of the adapter raised {describe_exception(exc)}\n"
+        + trimmed_traceback(exc)
+    )
 
 
-class _ThreadToLoopNested:
-    """Nested submission from a worker thread of an asyncio runtime (F6).
-
-    ``run_coroutine_threadsafe`` schedules from the worker's current context, so
-    the nested submit sees what the task set.
-    """
-
-    def __init__(self, adapter: AsyncRuntimeAdapter, loop: Any, timeout: float) -> None:
-        self._adapter, self._loop, self._timeout = adapter, loop, timeout
-
-    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        import asyncio
-
-        async def nested() -> Any:
-            handle = await self._adapter.submit(fn, *args)
-            return await self._adapter.result(handle, self._timeout)
-
-        future = asyncio.run_coroutine_threadsafe(nested(), self._loop)
-        return future.result(self._timeout)
+def _prepare(adapter: RuntimeAdapter | AsyncRuntimeAdapter, setup: Setup) -> None:
+    """Registration, before ``start`` (the documented lifecycle order)."""
+    method = "register"
+    try:
+        if adapter.traits.vars_travel == "registered":
+            for var in probes.REGISTERED:
+                adapter.register(var)
+        method = "declare_forward_only"
+        for name in setup.forward_only:
+            adapter.declare_forward_only(probes.VARS[name])
+    except Unsupported as exc:
+        not_applicable(str(exc))
+    except Exception as exc:
+        raise _lifecycle_error(method, exc) from None
 
 
-class Caller:
-    """What a scenario uses to act as the runtime's caller."""
-
-    def __init__(self, adapter: RuntimeAdapter | AsyncRuntimeAdapter, timeout: float) -> None:
-        self.adapter = adapter
-        self.traits: Traits = adapter.traits
-        self.task_kind = adapter.task_kind
-        self.timeout = timeout
-        self.is_async = isinstance(adapter, AsyncRuntimeAdapter)
-        self._owned: list[GateOwner | SignalOwner] = []
-        self._loop: Any = None
-
-    # -- the runtime -------------------------------------------------------------
-
-    async def submit(self, probe: probes.Probe, *args: Any) -> Any:
-        fn = probe.for_kind(self.task_kind)
-        if isinstance(self.adapter, AsyncRuntimeAdapter):
-            return await self.adapter.submit(fn, *args)
-        return self.adapter.submit(fn, *args)
-
-    async def result(self, handle: Any) -> Any:
-        if isinstance(self.adapter, AsyncRuntimeAdapter):
-            import anyio
-
-            with anyio.fail_after(self.timeout * 2):
-                return await self.adapter.result(handle, self.timeout)
-        return self.adapter.result(handle, self.timeout)
-
-    async def call(self, probe: probes.Probe, *args: Any) -> Any:
-        return await self.result(await self.submit(probe, *args))
-
-    async def cancel(self, handle: Any) -> None:
-        try:
-            if isinstance(self.adapter, AsyncRuntimeAdapter):
-                await self.adapter.cancel(handle, self.timeout)
-            else:
-                self.adapter.cancel(handle, self.timeout)
-        except Unsupported as exc:
-            not_applicable(str(exc))
-
-    def nested_runner(self) -> Any:
-        """What a task gets to submit nested work through the same runtime."""
-        if self.traits.crosses_process:
-            try:
-                return self.adapter.nested_runner()
-            except Unsupported as exc:
-                not_applicable(str(exc))
-        if isinstance(self.adapter, RuntimeAdapter):
-            return _SyncNested(self.adapter, self.timeout)
-        if self.task_kind == "async":
-            return _AsyncNested(self.adapter, self.timeout)
-        if self._loop is None:
-            not_applicable(
-                f"nested submission from worker threads needs asyncio, not {self.adapter.backend}"
-            )
-        return _ThreadToLoopNested(self.adapter, self._loop, self.timeout)
-
-    # -- synchronisation -----------------------------------------------------------
-
-    def gate(self) -> GateOwner:
-        owner = GateOwner()
-        self._owned.append(owner)
-        return owner
-
-    def signal(self) -> SignalOwner:
-        owner = SignalOwner()
-        self._owned.append(owner)
-        return owner
-
-    async def wait(self, owner: SignalOwner) -> None:
-        """Wait for a task's signal without blocking tasks on the caller's loop."""
-        if self.is_async:
-            import anyio
-
-            await anyio.to_thread.run_sync(owner.wait, self.timeout)
-        else:
-            owner.wait(self.timeout)
-
-    async def concurrently(self, *callers: Callable[[], Awaitable[T]]) -> list[T]:
-        """Run several callers at once, each in a copy of the current context."""
-        if self.is_async:
-            import anyio
-
-            results: list[Any] = [None] * len(callers)
-
-            async def run(i: int) -> None:
-                results[i] = await callers[i]()
-
-            try:
-                async with anyio.create_task_group() as tg:
-                    for i in range(len(callers)):
-                        tg.start_soon(run, i)
-            except BaseException as exc:
-                raise _first_leaf(exc) from None
-            return results
-        return _run_in_threads(
-            [lambda c=c: _step_without_loop(c()) for c in callers],
-            self.timeout,  # type: ignore[misc]
-        )
-
-    async def call_aside(self, probe: probes.Probe, *args: Any) -> Any:
-        """``call`` from a copy of the caller's context, so nothing flows back here.
-
-        Lets isolation checks submit a follow-up task "with V unset" even on an
-        awaited-call runtime, where the first task's changes flow back (B1).
-        """
-        (result,) = await self.concurrently(lambda: self.call(probe, *args))
-        return result
-
-    def close(self) -> None:
-        for owner in self._owned:
-            owner.close()
-
-
-def _first_leaf(exc: BaseException) -> BaseException:
-    """The exception a scenario raised, out of the task group's exception group."""
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        exc = exc.exceptions[0]
-    return exc
-
-
-def _run_in_threads(bodies: list[Callable[[], T]], timeout: float) -> list[T]:
-    outcomes: list[tuple[bool, Any]] = [(False, None)] * len(bodies)
-
-    def run(i: int) -> None:
-        try:
-            outcomes[i] = (True, bodies[i]())
-        except BaseException as exc:  # handed back to the scenario below
-            outcomes[i] = (False, exc)
-
-    threads = [
-        threading.Thread(target=contextvars.copy_context().run, args=(run, i), daemon=True)
-        for i in range(len(bodies))
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout)
-        if t.is_alive():
-            raise HarnessError(f"a concurrent caller did not finish within {timeout}s")
-    for ok, value in outcomes:
-        if not ok:
-            raise value
-    return [value for _, value in outcomes]
-
-
-def _start_context(setup: Setup, base: contextvars.Context | None = None) -> contextvars.Context:
-    """An empty context (or ``base``: what the event loop itself set) plus ``start_values``."""
-    ctx = base or contextvars.Context()
+def _start_context(setup: Setup) -> contextvars.Context:
+    ctx = contextvars.Context()
     for name, value in setup.start_values.items():
         ctx.run(probes.VARS[name].set, value)
     return ctx
 
 
-def _prepare(adapter: RuntimeAdapter | AsyncRuntimeAdapter, setup: Setup) -> None:
-    try:
-        if adapter.traits.vars_travel == "registered":
-            for var in probes.REGISTERED:
-                adapter.register(var)
-        for name in setup.forward_only:
-            adapter.declare_forward_only(probes.VARS[name])
-    except Unsupported as exc:
-        not_applicable(str(exc))
+def _drain_sync(adapter: RuntimeAdapter, caller: Caller) -> None:
+    """Retrieve the outcome of every task the scenario left behind (nothing leaks)."""
+    for pending in caller.unretrieved():
+        with suppress(Exception):
+            adapter.result(pending.handle, max(caller.remaining(), 0.1))
 
 
-def _drive_sync(adapter: RuntimeAdapter, setup: Setup, scenario: Scenario[T], timeout: float) -> T:
-    caller = Caller(adapter, timeout)
+def _drive_sync(adapter: RuntimeAdapter, setup: Setup, scenario: Scenario, caller: Caller) -> Any:
+    caller.progress.method = "start"
     try:
-        _start_context(setup).run(
-            adapter.start, workers=setup.workers, worker_init=setup.worker_init
-        )
+        _start_context(setup).run(adapter.start, workers=_workers(adapter, setup),
+                                  worker_init=setup.worker_init)  # fmt: skip
     except Unsupported as exc:
         not_applicable(str(exc))
+    except Exception as exc:
+        raise _lifecycle_error("start", exc) from None
     try:
-        return contextvars.Context().run(_step_without_loop, scenario(caller))
+        return contextvars.Context().run(step_without_loop, scenario(caller))
     finally:
-        caller.close()
-        contextvars.Context().run(adapter.stop)
+        caller.deadline = time.monotonic() + caller.timeout  # the clean-up's own bound
+        caller.close_gates()
+        caller.progress.method = "result"
+        _drain_sync(adapter, caller)
+        caller.progress.method = "stop"
+        try:
+            contextvars.Context().run(adapter.stop)
+        except Exception as exc:
+            raise _lifecycle_error("stop", exc) from None
 
 
-def _drive_async(
-    adapter: AsyncRuntimeAdapter, setup: Setup, scenario: Scenario[T], timeout: float
-) -> T:
+async def _drain_async(adapter: AsyncRuntimeAdapter, caller: Caller) -> None:
+    import asyncio
+
     import anyio
 
-    async def lifecycle() -> T:
-        caller = Caller(adapter, timeout)
-        if adapter.backend == "asyncio":
-            import asyncio
+    for pending in caller.unretrieved():
+        # a cancelled task's CancelledError is its outcome here, not ours: suppressed
+        # outside the scope, so the scope's own timeout still ends the wait
+        with suppress(Exception, asyncio.CancelledError):
+            with anyio.move_on_after(max(caller.remaining(), 0.1)):
+                await adapter.result(pending.handle, max(caller.remaining(), 0.1))
 
-            caller._loop = asyncio.get_running_loop()
-        started: list[BaseException] = []
 
-        async def start() -> None:
-            try:
-                await adapter.start(workers=setup.workers, worker_init=setup.worker_init)
-            except BaseException as exc:  # re-raised in the caller below
-                started.append(exc)
+async def _lifecycle(adapter: AsyncRuntimeAdapter, setup: Setup, scenario: Scenario,
+                     caller: Caller) -> Any:  # fmt: skip
+    import anyio
 
-        with anyio.fail_after(timeout):
-            try:
-                async with anyio.create_task_group() as tg:
-                    # the loop's own vars (trio's sniffio marker) stay; no caller values exist yet
-                    _start_context(setup, contextvars.copy_context()).run(tg.start_soon, start)
-            except BaseException as exc:
-                raise _first_leaf(exc) from None
-        if started:
-            if isinstance(started[0], Unsupported):
-                not_applicable(str(started[0]))
-            raise started[0]
+    if adapter.backend == "asyncio":
+        import asyncio
+
+        caller.loop = asyncio.get_running_loop()
+    tokens = [(probes.VARS[n], probes.VARS[n].set(v)) for n, v in setup.start_values.items()]
+    caller.progress.method = "start"
+    own_lifespan = type(adapter).lifespan is not AsyncRuntimeAdapter.lifespan
+    lifespan = adapter.lifespan(workers=_workers(adapter, setup), worker_init=setup.worker_init)
+    name = "lifespan" if own_lifespan else "start"
+    try:
+        with anyio.fail_after(caller.remaining()):
+            await lifespan.__aenter__()
+    except Unsupported as exc:
+        not_applicable(str(exc))
+    except TimeoutError:
+        raise AdapterError(name, f"{name}() did not return within {caller.timeout:g}s") from None
+    except Exception as exc:
+        raise _lifecycle_error(name, first_leaf(exc)) from None
+    for var, token in reversed(tokens):  # workers were created under start_values; the caller
+        var.reset(token)  # starts empty
+    outcome: BaseException | None = None
+    try:
+        return await scenario(caller)
+    except BaseException as exc:
+        outcome = exc
+        raise
+    finally:
+        caller.deadline = time.monotonic() + caller.timeout  # the clean-up's own bound
+        caller.close_gates()
+        caller.progress.method = "result"
+        await _drain_async(adapter, caller)
+        caller.progress.method = "lifespan" if own_lifespan else "stop"
+        stop_error: BaseException | None = None
         try:
-            return await scenario(caller)
-        finally:
-            caller.close()
-            with anyio.fail_after(timeout), suppress(Exception):
-                await adapter.stop()
+            with anyio.fail_after(caller.remaining()):
+                await lifespan.__aexit__(None, None, None)
+        except TimeoutError:
+            stop_error = AdapterError(
+                caller.progress.method,
+                f"{caller.progress.method}() did not return within {caller.timeout:g}s",
+            )
+        except Exception as exc:
+            stop_error = _lifecycle_error(caller.progress.method, first_leaf(exc))
+        if stop_error is not None:
+            if outcome is not None and not isinstance(outcome, AdapterError):
+                stop_error.args = (f"{stop_error.args[0]}\n(the check itself ended with "
+                                   f"{describe_exception(outcome)})",)  # fmt: skip
+            raise stop_error from None
 
-    return contextvars.Context().run(anyio.run, lifecycle, backend=adapter.backend)
+
+def _hung(caller: Caller) -> AdapterError:
+    method = caller.progress.method
+    return AdapterError(
+        method,
+        f"{caller.progress.describe()} did not return within its bound "
+        f"({caller.timeout:g}s): hung; the call and its thread are abandoned",
+    )
 
 
 def run_scenario(
     adapter: RuntimeAdapter | AsyncRuntimeAdapter,
-    scenario: Scenario[T],
+    scenario: Scenario,
     setup: Setup | None = None,
     timeout: float = 10.0,
-) -> T:
-    """Run ``scenario`` against a fresh ``adapter``; bounded by a few ``timeout``s."""
+) -> Any:
+    """Run ``scenario`` against a fresh ``adapter``, within the bound described above.
+
+    Raises :class:`RuntimeFailure` when the runtime did not deliver a task, and
+    :class:`AdapterError` when the adapter broke or hung.
+    """
     setup = setup or Setup()
-    _prepare(adapter, setup)
+    check_capabilities(adapter, setup)
+    caller = Caller(adapter, timeout, time.monotonic() + timeout)
     outcome: list[tuple[bool, Any]] = []
 
     def body() -> None:
         try:
+            _prepare(adapter, setup)
             if isinstance(adapter, AsyncRuntimeAdapter):
-                outcome.append((True, _drive_async(adapter, setup, scenario, timeout)))
+                import anyio
+
+                value = contextvars.Context().run(
+                    anyio.run, _lifecycle, adapter, setup, scenario, caller,
+                    backend=adapter.backend,
+                )  # fmt: skip
             else:
-                outcome.append((True, _drive_sync(adapter, setup, scenario, timeout)))
+                value = _drive_sync(adapter, setup, scenario, caller)
+            outcome.append((True, value))
         except BaseException as exc:  # handed back to the test thread
             outcome.append((False, exc))
 
     thread = threading.Thread(target=body, daemon=True, name="ctxprop-scenario")
     thread.start()
-    bound = timeout * 4
-    thread.join(bound)
+    while thread.is_alive():
+        # the deadline moves once, when the clean-up starts: follow it
+        left = caller.deadline - time.monotonic() + GRACE
+        if left <= 0:
+            break
+        thread.join(left)
     if thread.is_alive():
-        raise HarnessError(
-            f"the runtime did not finish the scenario within {bound:g}s (hung); "
-            "its threads are abandoned"
-        )
+        raise _hung(caller)
     ok, value = outcome[0]
     if not ok:
         raise value
-    return value  # type: ignore[no-any-return]
+    return value
+
+
+__all__ = ["GRACE", "Caller", "RuntimeFailure", "Setup", "check_capabilities", "run_scenario"]

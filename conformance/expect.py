@@ -65,9 +65,9 @@ class Expect:
         raise PropertyViolation(self.render())
 
     def render(self) -> str:
-        def show(value: Any) -> str:
+        def show(value: Any, limit: int = 60) -> str:
             text = repr(value)
-            return text if len(text) <= 60 else text[:57] + "..."
+            return text if len(text) <= limit else text[: limit - 3] + "..."
 
         shown = self.steps
         if len(shown) > 12:  # many alike steps: show the broken ones only
@@ -75,7 +75,7 @@ class Expect:
         width = max(len(s.what) for s in shown)
         rows = [
             f"  {'ok' if s.ok else 'XX'}  {s.what:<{width}}  expected {show(s.expected)}"
-            + ("" if s.ok else f"\n      {'':<{width}}  observed {show(s.observed)}")
+            + ("" if s.ok else f"\n      {'':<{width}}  observed {show(s.observed, 400)}")
             for s in shown
         ]
         if len(shown) < len(self.steps):

@@ -1,13 +1,16 @@
 """Gates and signals that work across every boundary the suite measures.
 
 A task may run in a thread, on the caller's event loop, on another loop, or in
-another process, so synchronisation cannot use ``threading.Event`` or
-``asyncio.Event``.  Both primitives here are a loopback listener owned by the
-caller (the suite); the task side only connects, which works from anywhere and
-pickles as ``(host, port)``.  Every wait is bounded.
+another process (reached through a broker that serializes arguments as JSON),
+so synchronisation cannot use ``threading.Event`` or ``asyncio.Event``.  Both
+primitives here are a loopback listener owned by the caller (the suite); the
+task side only connects.  What a task is given is a plain string, its *address*
+(``ctxprop-gate://127.0.0.1:49037/10.0/F2%20task%20held...``): it carries the
+port, the bound of the wait and the step it belongs to, and survives pickle and
+JSON alike.  Every wait is bounded, and a timeout names the step and the bound.
 
-* :class:`Gate`: the caller opens it, tasks wait on it (hold a task at submit).
-* :class:`Signal`: a task fires it, the caller waits on it (know a task runs).
+* a gate: the caller opens it, tasks wait on it (hold a task after submit).
+* a signal: a task fires it, the caller waits on it (know a task runs).
 """
 
 from __future__ import annotations
@@ -15,13 +18,19 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-from typing import Any
+from dataclasses import dataclass
+from urllib.parse import quote, unquote
 
 _HOST = "127.0.0.1"
+_SCHEME = "ctxprop-gate://"
 
 
 class GateTimeout(TimeoutError):
-    """A gate or signal was not reached in time: the harness cannot decide."""
+    """A gate or signal was not reached within its bound."""
+
+
+class GateClosed(Exception):
+    """The caller closed a gate without opening it: the check ended, the task is abandoned."""
 
 
 def _listen() -> socket.socket:
@@ -31,59 +40,99 @@ def _listen() -> socket.socket:
     return sock
 
 
-class _Endpoint:
-    """The picklable task side: an address to connect to."""
+@dataclass(frozen=True)
+class Endpoint:
+    """The task side of a gate or signal, parsed from its address string."""
 
-    def __init__(self, address: tuple[str, int]) -> None:
-        self.address = address
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.address,))
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.address[0]}:{self.address[1]}>"
-
-
-class Gate(_Endpoint):
-    """Holds tasks until the caller opens it."""
+    host: str
+    port: int
+    timeout: float
+    step: str
 
     @classmethod
-    def create(cls) -> GateOwner:
-        return GateOwner()
+    def parse(cls, address: str) -> Endpoint:
+        if not isinstance(address, str) or not address.startswith(_SCHEME):
+            raise ValueError(f"not a ctxprop gate address: {address!r}")
+        hostport, timeout, step = address[len(_SCHEME) :].split("/", 2)
+        host, port = hostport.rsplit(":", 1)
+        return cls(host, int(port), float(timeout), unquote(step))
 
-    def wait_sync(self, timeout: float) -> None:
-        """Block the calling thread until the gate is open."""
-        with socket.create_connection(self.address, timeout=timeout) as conn:
-            try:
-                data = conn.recv(1)
-            except OSError as exc:
-                raise GateTimeout(f"gate {self.address} not opened within {timeout}s") from exc
-        if data != b"1":
-            raise GateTimeout(f"gate {self.address} closed before it opened")
+    def address(self) -> str:
+        return f"{_SCHEME}{self.host}:{self.port}/{self.timeout:g}/{quote(self.step)}"
 
-    async def wait_async(self, timeout: float) -> None:
-        """Wait without blocking the event loop the task runs on (asyncio or trio)."""
-        import anyio
+    def timed_out(self, what: str) -> GateTimeout:
+        return GateTimeout(f"{self.step}: {what} within {self.timeout:g}s")
 
-        with anyio.fail_after(timeout):
-            async with await anyio.connect_tcp(*self.address) as stream:
+
+def wait_sync(address: str) -> None:
+    """Block the calling thread until the gate at ``address`` opens (bounded)."""
+    end = Endpoint.parse(address)
+    try:
+        with socket.create_connection((end.host, end.port), timeout=end.timeout) as conn:
+            data = conn.recv(1)
+    except TimeoutError as exc:
+        raise end.timed_out("the gate was not opened") from exc
+    except OSError:  # refused or reset: the owner closed the gate
+        data = b""
+    if data != b"1":
+        raise GateClosed(f"{end.step}: the check ended before the gate opened")
+
+
+async def wait_async(address: str) -> None:
+    """Wait without blocking the event loop the task runs on (asyncio or trio)."""
+    import anyio
+
+    end = Endpoint.parse(address)
+    try:
+        with anyio.fail_after(end.timeout):
+            async with await anyio.connect_tcp(end.host, end.port) as stream:
                 data = await stream.receive(1)
-        if data != b"1":
-            raise GateTimeout(f"gate {self.address} closed before it opened")
+    except TimeoutError as exc:
+        raise end.timed_out("the gate was not opened") from exc
+    except (OSError, anyio.EndOfStream, anyio.BrokenResourceError):
+        data = b""
+    if data != b"1":
+        raise GateClosed(f"{end.step}: the check ended before the gate opened")
+
+
+def fire_sync(address: str) -> None:
+    """Tell the caller this task has reached the signal's point."""
+    end = Endpoint.parse(address)
+    try:
+        with socket.create_connection((end.host, end.port), timeout=end.timeout) as conn:
+            conn.sendall(b"1")
+    except OSError as exc:
+        raise end.timed_out("the caller could not be signalled") from exc
+
+
+async def fire_async(address: str) -> None:
+    import anyio
+
+    end = Endpoint.parse(address)
+    try:
+        with anyio.fail_after(end.timeout):
+            async with await anyio.connect_tcp(end.host, end.port) as stream:
+                await stream.send(b"1")
+    except (TimeoutError, OSError) as exc:
+        raise end.timed_out("the caller could not be signalled") from exc
 
 
 class GateOwner:
-    """The caller side of a :class:`Gate`: a listener that releases waiters on open."""
+    """The caller side of a gate: a listener that releases waiters once opened."""
 
-    def __init__(self) -> None:
+    def __init__(self, step: str, timeout: float) -> None:
         self._sock = _listen()
-        self.gate = Gate(self._sock.getsockname())
+        host, port = self._sock.getsockname()
+        self.endpoint = Endpoint(host, port, timeout, step)
+        self.address = self.endpoint.address()
+        self.opened = False
         self._thread: threading.Thread | None = None
         self._closed = threading.Event()
 
     def open(self) -> None:
         """Release every task waiting now and every task that waits later."""
         if self._thread is None:
+            self.opened = True
             self._thread = threading.Thread(target=self._release, daemon=True, name="ctxprop-gate")
             self._thread.start()
 
@@ -97,6 +146,7 @@ class GateOwner:
                 conn.sendall(b"1")
 
     def close(self) -> None:
+        """Stop listening: tasks still waiting get :class:`GateClosed` at once."""
         self._closed.set()
         with contextlib.suppress(OSError):  # not connected: nothing to shut down
             self._sock.shutdown(socket.SHUT_RDWR)
@@ -105,43 +155,28 @@ class GateOwner:
             self._thread.join(timeout=5)
 
 
-class Signal(_Endpoint):
-    """Fired by a task to tell the caller it has reached a point."""
-
-    @classmethod
-    def create(cls) -> SignalOwner:
-        return SignalOwner()
-
-    def fire_sync(self, timeout: float = 10.0) -> None:
-        with socket.create_connection(self.address, timeout=timeout) as conn:
-            conn.sendall(b"1")
-
-    async def fire_async(self, timeout: float = 10.0) -> None:
-        import anyio
-
-        with anyio.fail_after(timeout):
-            async with await anyio.connect_tcp(*self.address) as stream:
-                await stream.send(b"1")
-
-
 class SignalOwner:
-    """The caller side of a :class:`Signal`."""
+    """The caller side of a signal."""
 
-    def __init__(self) -> None:
+    def __init__(self, step: str, timeout: float) -> None:
         self._sock = _listen()
-        self.signal = Signal(self._sock.getsockname())
+        host, port = self._sock.getsockname()
+        self.endpoint = Endpoint(host, port, timeout, step)
+        self.address = self.endpoint.address()
 
     def wait(self, timeout: float) -> None:
         """Block until one task has fired the signal."""
-        self._sock.settimeout(timeout)
+        self._sock.settimeout(max(timeout, 0.001))
         try:
             conn, _ = self._sock.accept()
         except OSError as exc:
-            raise GateTimeout(f"signal {self.signal.address} not fired within {timeout}s") from exc
+            raise GateTimeout(
+                f"{self.endpoint.step}: the task did not signal within {timeout:g}s"
+            ) from exc
         with conn:
-            conn.settimeout(timeout)
+            conn.settimeout(max(timeout, 0.001))
             if conn.recv(1) != b"1":
-                raise GateTimeout(f"signal {self.signal.address} connection closed early")
+                raise GateTimeout(f"{self.endpoint.step}: the signal's connection closed early")
 
     def close(self) -> None:
         self._sock.close()

@@ -1,37 +1,39 @@
 """Probe vars and the functions tasks run: everything a worker must import.
 
-Every probe exists twice, as a plain function (for runtimes that run callables)
-and as a coroutine function (for runtimes that run coroutines); a :class:`Probe`
-pairs them so a scenario names one probe for both kinds.  All are module-level,
-so they pickle by reference into worker processes, and they return plain data:
-var *names* go out, observed values come back, with :data:`UNSET` for a var that
-has no value.
+Every probe var is a module-level attribute of this module, named after where
+it lives (``ctxprop_conformance.probes:V``), so a runtime that ships vars by
+reference resolves each one with ``module:attribute`` in a worker process.
+
+Every task body exists twice, as a plain function and as a coroutine function;
+a :class:`Probe` pairs them so a scenario names one probe for both kinds.  Task
+bodies take only plain arguments (str, int, lists, str-keyed dicts: JSON-safe;
+a gate is an address string, a nested runner a :data:`RunnerRef` dict) and
+return :func:`~ctxprop_conformance.observations.describe`-d data, so a broker
+that speaks JSON carries them both ways.  A broker adapter registers one task,
+:func:`run_probe` (or :func:`run_probe_async`), and submits
+``run_probe(task_name(fn), *args)``: see docs/adapters.md.
 """
 
 from __future__ import annotations
 
 import contextvars
+import importlib
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ctxprop_conformance.gates import Gate, Signal
+from ctxprop_conformance import gates
+from ctxprop_conformance.observations import UNSET, describe
 
-_WAIT = 10.0  # seconds a task waits on a gate before giving up
+__all__ = ["UNSET", "RunnerRef", "run_probe", "run_probe_async", "task_name", "var_ref"]
 
-
-class _Unset:
-    """The observation "this var has no value in the task"."""
-
-    def __repr__(self) -> str:
-        return "<unset>"
-
-    def __reduce__(self) -> str:
-        return "UNSET"
+_HERE = __name__
 
 
-UNSET = _Unset()
+def _var(attribute: str, **default: Any) -> contextvars.ContextVar[Any]:
+    """A probe var whose name says where it is importable from."""
+    return contextvars.ContextVar(f"{_HERE}:{attribute}", **default)
 
 
 @dataclass(frozen=True)
@@ -53,13 +55,35 @@ class ProbeError(Exception):
     """The exception probe tasks raise (I4, B5); its type and message must survive."""
 
 
-V: contextvars.ContextVar[Any] = contextvars.ContextVar("ctxprop.V")
-W: contextvars.ContextVar[Any] = contextvars.ContextVar("ctxprop.W")
-D: contextvars.ContextVar[Any] = contextvars.ContextVar("ctxprop.D", default="D-default")
-U: contextvars.ContextVar[Any] = contextvars.ContextVar("ctxprop.U", default="U-default")
-DEP: contextvars.ContextVar[Dependency] = contextvars.ContextVar("ctxprop.DEP")
+V = _var("V")
+W = _var("W")
+D = _var("D", default="D-default")
+U = _var("U", default="U-default")
+DEP = _var("DEP")
 
-#: F4: twenty vars and the value each carries (type matters as much as value)
+# F4: twenty vars, each a module attribute (values in F4_VALUES)
+F4_none = _var("F4_none")
+F4_str = _var("F4_str")
+F4_empty_str = _var("F4_empty_str")
+F4_unicode = _var("F4_unicode")
+F4_int = _var("F4_int")
+F4_negative_int = _var("F4_negative_int")
+F4_big_int = _var("F4_big_int")
+F4_bool = _var("F4_bool")
+F4_float = _var("F4_float")
+F4_bytes = _var("F4_bytes")
+F4_tuple = _var("F4_tuple")
+F4_empty_tuple = _var("F4_empty_tuple")
+F4_nested_tuple = _var("F4_nested_tuple")
+F4_list = _var("F4_list")
+F4_dict = _var("F4_dict")
+F4_nested = _var("F4_nested")
+F4_empty_dict = _var("F4_empty_dict")
+F4_dataclass = _var("F4_dataclass")
+F4_frozenset = _var("F4_frozenset")
+F4_complex = _var("F4_complex")
+
+#: F4: the value each F4 var carries (type matters as much as value)
 F4_VALUES: dict[str, Any] = {
     "none": None,
     "str": "request-7f3a",
@@ -83,10 +107,10 @@ F4_VALUES: dict[str, Any] = {
     "complex": 1 + 2j,
 }
 F4_VARS: dict[str, contextvars.ContextVar[Any]] = {
-    name: contextvars.ContextVar(f"ctxprop.F4.{name}") for name in F4_VALUES
+    name: globals()[f"F4_{name}"] for name in F4_VALUES
 }
 
-#: every var a task may be asked about, by name
+#: every var a task may be asked about, by short name
 VARS: dict[str, contextvars.ContextVar[Any]] = {
     "V": V,
     "W": W,
@@ -102,6 +126,11 @@ REGISTERED: tuple[contextvars.ContextVar[Any], ...] = tuple(
 )
 
 
+def var_ref(var: contextvars.ContextVar[Any]) -> str:
+    """``module:attribute`` of a probe var (its name), for runtimes that ship references."""
+    return var.name
+
+
 def observe(name: str) -> Any:
     """What ``var.get()`` gives here (a default counts), or :data:`UNSET` on LookupError."""
     try:
@@ -110,7 +139,7 @@ def observe(name: str) -> Any:
         return UNSET
 
 
-def observe_all(names: tuple[str, ...]) -> dict[str, Any]:
+def observe_all(names: Iterable[str]) -> dict[str, Any]:
     return {name: observe(name) for name in names}
 
 
@@ -129,57 +158,62 @@ def set_ambient() -> None:
     W.set("w")
 
 
-@dataclass(frozen=True)
-class Probe:
-    """One task body in both forms."""
+# -- nested runners (F6) --------------------------------------------------------------
 
-    sync: Callable[..., Any]
-    async_: Callable[..., Coroutine[Any, Any, Any]]
-
-    def for_kind(self, kind: str) -> Callable[..., Any]:
-        return self.async_ if kind == "async" else self.sync
+#: how a task reaches "the same runtime" again: a factory by name and plain arguments;
+#: ``{"factory": "pkg.mod:make_runner", "args": [...]}``.  The factory, called where the
+#: task runs, returns an object with ``call(fn, *args)`` (a coroutine for async tasks).
+RunnerRef = dict[str, Any]
 
 
-# -- task bodies -----------------------------------------------------------------
+def resolve_runner(ref: RunnerRef) -> Any:
+    module, _, qualname = str(ref["factory"]).partition(":")
+    factory: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        factory = getattr(factory, part)
+    return factory(*ref.get("args", ()))
 
 
-def _read(names: tuple[str, ...]) -> dict[str, Any]:
-    return observe_all(names)
+# -- task bodies -----------------------------------------------------------------------
 
 
-async def _read_async(names: tuple[str, ...]) -> dict[str, Any]:
-    return observe_all(names)
+def task_read(names: list[str]) -> Any:
+    return describe(observe_all(names))
 
 
-def _set_then_read(values: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+async def task_read_async(names: list[str]) -> Any:
+    return describe(observe_all(names))
+
+
+def task_set_then_read(values: dict[str, Any], names: list[str]) -> Any:
     _apply(values)
-    return observe_all(names)
+    return describe(observe_all(names))
 
 
-async def _set_then_read_async(values: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+async def task_set_then_read_async(values: dict[str, Any], names: list[str]) -> Any:
     _apply(values)
-    return observe_all(names)
+    return describe(observe_all(names))
 
 
-def _hold_then_read(gate: Gate, names: tuple[str, ...]) -> dict[str, Any]:
-    gate.wait_sync(_WAIT)
-    return observe_all(names)
+def task_hold_then_read(gate: str, names: list[str]) -> Any:
+    gates.wait_sync(gate)
+    return describe(observe_all(names))
 
 
-async def _hold_then_read_async(gate: Gate, names: tuple[str, ...]) -> dict[str, Any]:
-    await gate.wait_async(_WAIT)
-    return observe_all(names)
+async def task_hold_then_read_async(gate: str, names: list[str]) -> Any:
+    await gates.wait_async(gate)
+    return describe(observe_all(names))
 
 
-def _helper_read() -> Any:
-    return current_request()
+def task_helper_read() -> Any:
+    return describe(current_request())
 
 
-async def _helper_read_async() -> Any:
-    return current_request()
+async def task_helper_read_async() -> Any:
+    return describe(current_request())
 
 
-def _dependency_reads(rounds: int) -> list[tuple[Any, int | None, bool]]:
+def task_dependency_reads(rounds: int) -> Any:
     """Per read: (V, owner of the resolved dependency, same object as the first read)."""
     first = DEP.get(None)
     out = []
@@ -187,10 +221,10 @@ def _dependency_reads(rounds: int) -> list[tuple[Any, int | None, bool]]:
         dep = DEP.get(None)
         out.append((V.get(UNSET), None if dep is None else dep.owner, dep is first))
         time.sleep(0)  # let other tasks run between reads
-    return out
+    return describe(out)
 
 
-async def _dependency_reads_async(rounds: int) -> list[tuple[Any, int | None, bool]]:
+async def task_dependency_reads_async(rounds: int) -> Any:
     import anyio
 
     first = DEP.get(None)
@@ -199,50 +233,50 @@ async def _dependency_reads_async(rounds: int) -> list[tuple[Any, int | None, bo
         dep = DEP.get(None)
         out.append((V.get(UNSET), None if dep is None else dep.owner, dep is first))
         await anyio.sleep(0)  # let other tasks run between reads
-    return out
+    return describe(out)
 
 
-def _set_then_raise(values: dict[str, Any], message: str) -> None:
+def task_set_then_raise(values: dict[str, Any], message: str) -> None:
     _apply(values)
     raise ProbeError(message)
 
 
-async def _set_then_raise_async(values: dict[str, Any], message: str) -> None:
+async def task_set_then_raise_async(values: dict[str, Any], message: str) -> None:
     _apply(values)
     raise ProbeError(message)
 
 
-def _set_then_block(values: dict[str, Any], started: Signal, gate: Gate) -> None:
+def task_set_then_block(values: dict[str, Any], started: str, gate: str) -> None:
     _apply(values)
-    started.fire_sync()
-    gate.wait_sync(_WAIT)
+    gates.fire_sync(started)
+    gates.wait_sync(gate)
 
 
-async def _set_then_block_async(values: dict[str, Any], started: Signal, gate: Gate) -> None:
+async def task_set_then_block_async(values: dict[str, Any], started: str, gate: str) -> None:
     _apply(values)
-    await started.fire_async()
-    await gate.wait_async(_WAIT)
+    await gates.fire_async(started)
+    await gates.wait_async(gate)
 
 
-def _set_then_nested_read(runner: Any, values: dict[str, Any], names: tuple[str, ...]) -> Any:
+def task_set_then_nested_read(runner: RunnerRef, values: dict[str, Any], names: list[str]) -> Any:
     _apply(values)
-    return runner.call(READ.sync, names)
+    return resolve_runner(runner).call(task_read, names)
 
 
-async def _set_then_nested_read_async(
-    runner: Any, values: dict[str, Any], names: tuple[str, ...]
+async def task_set_then_nested_read_async(
+    runner: RunnerRef, values: dict[str, Any], names: list[str]
 ) -> Any:
     _apply(values)
-    return await runner.call(READ.async_, names)
+    return await resolve_runner(runner).call(task_read_async, names)
 
 
-def _set_then_unset(name: str, value: Any) -> dict[str, Any]:
+def task_set_then_unset(name: str, value: Any) -> Any:
     token = VARS[name].set(value)
     VARS[name].reset(token)
-    return observe_all((name,))
+    return describe(observe_all((name,)))
 
 
-async def _set_then_unset_async(name: str, value: Any) -> dict[str, Any]:
+async def task_set_then_unset_async(name: str, value: Any) -> Any:
     import anyio
 
     token = VARS[name].set(value)
@@ -250,15 +284,76 @@ async def _set_then_unset_async(name: str, value: Any) -> dict[str, Any]:
     await anyio.lowlevel.checkpoint()
     # ... and must then ship "no value" too (B4)
     VARS[name].reset(token)
-    return observe_all((name,))
+    return describe(observe_all((name,)))
 
 
-READ = Probe(_read, _read_async)
-SET_THEN_READ = Probe(_set_then_read, _set_then_read_async)
-HOLD_THEN_READ = Probe(_hold_then_read, _hold_then_read_async)
-HELPER_READ = Probe(_helper_read, _helper_read_async)
-DEPENDENCY_READS = Probe(_dependency_reads, _dependency_reads_async)
-SET_THEN_RAISE = Probe(_set_then_raise, _set_then_raise_async)
-SET_THEN_BLOCK = Probe(_set_then_block, _set_then_block_async)
-SET_THEN_NESTED_READ = Probe(_set_then_nested_read, _set_then_nested_read_async)
-SET_THEN_UNSET = Probe(_set_then_unset, _set_then_unset_async)
+@dataclass(frozen=True)
+class Probe:
+    """One task body in both forms, and the name it goes by in reports."""
+
+    name: str
+    sync: Callable[..., Any]
+    async_: Callable[..., Coroutine[Any, Any, Any]]
+
+    def for_kind(self, kind: str) -> Callable[..., Any]:
+        return self.async_ if kind == "async" else self.sync
+
+
+READ = Probe("read", task_read, task_read_async)
+SET_THEN_READ = Probe("set_then_read", task_set_then_read, task_set_then_read_async)
+HOLD_THEN_READ = Probe("hold_then_read", task_hold_then_read, task_hold_then_read_async)
+HELPER_READ = Probe("helper_read", task_helper_read, task_helper_read_async)
+DEPENDENCY_READS = Probe(
+    "dependency_reads", task_dependency_reads, task_dependency_reads_async
+)
+SET_THEN_RAISE = Probe("set_then_raise", task_set_then_raise, task_set_then_raise_async)
+SET_THEN_BLOCK = Probe("set_then_block", task_set_then_block, task_set_then_block_async)
+SET_THEN_NESTED_READ = Probe(
+    "set_then_nested_read", task_set_then_nested_read, task_set_then_nested_read_async
+)
+SET_THEN_UNSET = Probe("set_then_unset", task_set_then_unset, task_set_then_unset_async)
+
+PROBES: tuple[Probe, ...] = (
+    READ,
+    SET_THEN_READ,
+    HOLD_THEN_READ,
+    HELPER_READ,
+    DEPENDENCY_READS,
+    SET_THEN_RAISE,
+    SET_THEN_BLOCK,
+    SET_THEN_NESTED_READ,
+    SET_THEN_UNSET,
+)
+
+
+def task_name(fn: Callable[..., Any]) -> str:
+    """The name a task body goes by on the wire: ``module:qualname``."""
+    return f"{fn.__module__}:{fn.__qualname__}"
+
+
+_TASKS: dict[str, Callable[..., Any]] = {
+    task_name(fn): fn for probe in PROBES for fn in (probe.sync, probe.async_)
+}
+
+
+def _task(target: str) -> Callable[..., Any]:
+    try:
+        return _TASKS[target]
+    except KeyError:
+        raise LookupError(
+            f"{target!r} is not a ctxprop probe task (known: {', '.join(sorted(_TASKS))})"
+        ) from None
+
+
+def run_probe(target: str, *args: Any) -> Any:
+    """The one entry point a broker worker needs: run the probe task named ``target``.
+
+    Only the suite's own task bodies can be named: a worker never imports an
+    arbitrary name it received.
+    """
+    return _task(target)(*args)
+
+
+async def run_probe_async(target: str, *args: Any) -> Any:
+    """:func:`run_probe` for runtimes whose tasks are coroutines."""
+    return await _task(target)(*args)

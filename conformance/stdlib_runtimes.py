@@ -14,17 +14,21 @@ import contextvars
 import sys
 import threading
 from collections.abc import Callable
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any, ClassVar
 
 from ctxprop_conformance.pools import started_thread_pool
 from pytest_ctxprop.adapter import (
     AsyncRuntimeAdapter,
+    Capabilities,
     RuntimeAdapter,
     RuntimeUnavailable,
     Traits,
-    Unsupported,
     WorkerInit,
 )
+
+_NO_WORKER_START = Capabilities(worker_init=False)
 
 
 class ThreadJob:
@@ -56,14 +60,14 @@ class ThreadAdapter(RuntimeAdapter):
     """``threading.Thread(target=fn).start()``: a new thread per task."""
 
     traits: ClassVar[Traits] = Traits(model="copy", worker_ambient="no workers")
+    capabilities: ClassVar[Capabilities] = _NO_WORKER_START
 
     def new_thread(self, target: Callable[[], None]) -> threading.Thread:
         """The thread a task runs on: the one line that differs between thread runtimes."""
         return threading.Thread(target=target, daemon=True)
 
     def start(self, *, workers: int, worker_init: WorkerInit | None = None) -> None:
-        if worker_init is not None:
-            raise Unsupported("a thread per task has no worker start")
+        pass
 
     def stop(self) -> None:
         pass
@@ -123,6 +127,7 @@ class ProcessPoolAdapter(ThreadPoolAdapter):
         reuses_workers=True,
         worker_ambient="tasks run in the worker process's context",
     )
+    capabilities: ClassVar[Capabilities] = Capabilities(max_workers=2)
 
     def start(self, *, workers: int, worker_init: WorkerInit | None = None) -> None:
         self.pool = concurrent.futures.ProcessPoolExecutor(  # type: ignore[assignment]
@@ -185,10 +190,10 @@ class CreateTaskAdapter(AsyncRuntimeAdapter):
         reuses_workers=True,
         worker_ambient="no worker start: the loop is the caller's",
     )
+    capabilities: ClassVar[Capabilities] = _NO_WORKER_START
 
     async def start(self, *, workers: int, worker_init: WorkerInit | None = None) -> None:
-        if worker_init is not None:
-            raise Unsupported("tasks run on the caller's loop: there is no worker start")
+        pass
 
     async def stop(self) -> None:
         pass
@@ -215,31 +220,24 @@ async def _settled(coro: Any) -> Any:
 
 
 class TaskGroupAdapter(CreateTaskAdapter):
-    """``asyncio.TaskGroup().create_task(coro)``, the group held open by the runtime."""
+    """``asyncio.TaskGroup().create_task(coro)``, the group held open for the runtime's life."""
 
     def __init__(self) -> None:
         if sys.version_info < (3, 11):
             raise RuntimeUnavailable("asyncio.TaskGroup needs Python 3.11 or newer")
 
-    async def start(self, *, workers: int, worker_init: WorkerInit | None = None) -> None:
-        await super().start(workers=workers, worker_init=worker_init)
-        ready, self._stopping = asyncio.Event(), asyncio.Event()
-
-        async def hold_group() -> None:
-            async with asyncio.TaskGroup() as group:  # type: ignore[attr-defined]
-                self.group = group
-                ready.set()
-                await self._stopping.wait()
-
+    @asynccontextmanager
+    async def lifespan(
+        self, *, workers: int, worker_init: WorkerInit | None = None
+    ) -> AsyncIterator[None]:
         self._tasks: list[asyncio.Task[Any]] = []
-        self._holder = asyncio.create_task(hold_group())
-        await ready.wait()
-
-    async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        self._stopping.set()
-        await asyncio.wait({self._holder}, timeout=10)
+        async with asyncio.TaskGroup() as group:  # type: ignore[attr-defined]
+            self.group = group
+            try:
+                yield
+            finally:
+                for task in self._tasks:
+                    task.cancel()
 
     async def submit(self, fn: Callable[..., Any], /, *args: Any) -> asyncio.Task[Any]:
         task = self.group.create_task(_settled(fn(*args)))

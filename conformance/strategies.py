@@ -8,7 +8,10 @@ has an exact ``repr`` so the reproducer TP prints can be pasted as is.
 
 from __future__ import annotations
 
-from typing import Final
+import copy
+import pickle
+from collections.abc import Callable
+from typing import Final, cast
 
 from hypothesis import strategies as st
 
@@ -38,3 +41,17 @@ non_tokens: st.SearchStrategy[object] = st.sampled_from([None, 0, "token", (), 1
 copy_ways: st.SearchStrategy[str] = st.sampled_from(
     ["pickle.dumps", "cloudpickle.dumps", "copy.copy", "copy.deepcopy"]
 )
+
+
+def copier(way: str) -> Callable[[object], object]:
+    """The function a drawn ``copy_ways`` name stands for (cloudpickle imported on use)."""
+    if way == "cloudpickle.dumps":
+        import cloudpickle  # type: ignore[import-untyped]
+
+        return cast(Callable[[object], object], cloudpickle.dumps)
+    copiers: dict[str, Callable[[object], object]] = {
+        "pickle.dumps": pickle.dumps,
+        "copy.copy": copy.copy,
+        "copy.deepcopy": copy.deepcopy,
+    }
+    return copiers[way]

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from ctxprop_conformance import properties
+from ctxprop_conformance.caller import RuntimeFailure
 from ctxprop_conformance.driver import Scenario, Setup, run_scenario
 from ctxprop_conformance.expect import Expect
-from pytest_ctxprop._verdicts import HarnessError, not_applicable
-from pytest_ctxprop.adapter import AsyncRuntimeAdapter, RuntimeAdapter, Traits
+from pytest_ctxprop._verdicts import AdapterError, HarnessError, PropertyViolation, not_applicable
+from pytest_ctxprop.adapter import AsyncRuntimeAdapter, RuntimeAdapter, Traits, contract_problems
 
-T = TypeVar("T")
+#: the first lifecycle error of each (runtime, method) in this process: later checks
+#: of the same runtime name it in one line instead of repeating the traceback
+_FIRST_ERRORS: dict[tuple[str, str], str] = {}
+_FIRST_LOCK = threading.Lock()
 
 
 @dataclass
@@ -37,11 +42,48 @@ class RuntimeUnderTest:
         return expect
 
     def new_adapter(self) -> RuntimeAdapter | AsyncRuntimeAdapter:
-        adapter = self.factory()
+        try:
+            adapter = self.factory()
+        except Exception as exc:
+            raise AdapterError("construct", f"the factory of {self.name} raised {exc!r}") from None
         if not isinstance(adapter, RuntimeAdapter | AsyncRuntimeAdapter):
-            raise HarnessError(f"factory of {self.name} returned {adapter!r}, not an adapter")
+            raise AdapterError(
+                "construct", f"factory of {self.name} returned {adapter!r}, not an adapter"
+            )
+        problems = contract_problems(adapter)
+        if problems:
+            raise AdapterError("construct", f"{self.name}: " + "; ".join(problems))
         return adapter
 
-    def run(self, scenario: Scenario[T], setup: Setup | None = None) -> T:
-        """Run a scenario against a fresh instance of the runtime."""
-        return run_scenario(self.new_adapter(), scenario, setup, self.timeout)
+    def run(self, property_id: str, scenario: Scenario, setup: Setup | None = None) -> Any:
+        """Run a scenario for ``property_id`` against a fresh instance of the runtime."""
+        try:
+            return run_scenario(self.new_adapter(), scenario, setup, self.timeout)
+        except RuntimeFailure as failure:
+            expect = self.expect(property_id)
+            expect.step(failure.step, "the task's outcome", _Shown(failure.observed))
+            raise PropertyViolation(expect.render()) from None
+        except AdapterError as exc:
+            raise self._once(property_id, exc) from None
+        except HarnessError:
+            raise
+
+    def _once(self, property_id: str, exc: AdapterError) -> AdapterError:
+        key = (self.name, exc.method)
+        message = str(exc)
+        with _FIRST_LOCK:
+            first = _FIRST_ERRORS.setdefault(key, property_id)
+        if first != property_id and "\n" in message:
+            headline = message.split("\n", 1)[0]
+            message = f"{headline} (traceback shown at {first})"
+        return AdapterError(exc.method, message)
+
+
+class _Shown:
+    """An observation shown as text in a diff (what the runtime did instead)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text

@@ -7,8 +7,10 @@ and non-tokens), ``get`` (with and without a default), reads ``old_value`` and
 ``var`` and tries vanilla copies of tokens, each inside ``Context.run``.  After
 every step it reads every var in every Context on both sides.  Any difference
 in value, exception type or normalised message (see ``_token_oracle``) stops
-the run; Hypothesis shrinks it, and the verdict is ``fail`` with the shortest
-sequence printed as a Python script that runs against either module.
+the run with a divergence of its kind (``var.reset: stdlib raised
+RuntimeError, implementation raised ValueError``); Hypothesis shrinks each kind
+on its own, and the verdict is ``fail`` listing every kind found, each with
+its shortest sequence printed as a Python script that runs against either module.
 
 One deliberate exception: a copy attempt compares only "raised TypeError",
 because T9 asks an implementation's refusal to name its supported path, which
@@ -18,11 +20,9 @@ the stdlib's message cannot.
 from __future__ import annotations
 
 import contextvars
-import copy
-import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 from hypothesis import Phase, settings
 from hypothesis.stateful import (
@@ -41,13 +41,16 @@ from pytest_ctxprop._verdicts import PropertyViolation
 
 from . import strategies
 from ._token_oracle import (
+    RAISED,
     STDLIB,
     Labels,
     Outcome,
+    divergence,
+    divergences_in,
     implementation_module,
     implementation_name,
     missing_sentinel,
-    stdlib_description,
+    parity_report,
 )
 
 CLAIM = (
@@ -75,41 +78,6 @@ class TokenTwin(Twin):
 
     var: Twin
     context: Twin
-
-
-class ParityDivergence(Exception):
-    """The implementation and the stdlib disagreed at one step."""
-
-    def __init__(self, script: list[str], expected: Outcome, observed: Outcome) -> None:
-        super().__init__(script[-1])
-        self.script = script
-        self.expected = expected
-        self.observed = observed
-
-    def report(self, implementation: str) -> str:
-        *before, step = self.script
-        lines = "\n".join(f"    {line}" for line in before)
-        return (
-            f"TP violated by {implementation}: {CLAIM}\n"
-            f"  shortest diverging sequence (import your implementation as cv to replay):\n"
-            f"    import contextvars as cv, copy, pickle, cloudpickle\n{lines}\n"
-            f"    {step}  # <- diverges here\n"
-            f"  expected: {self.expected}   [{stdlib_description()}]\n"
-            f"  observed: {self.observed}"
-        )
-
-
-def _copier(way: str) -> Callable[[object], object]:
-    if way == "cloudpickle.dumps":
-        import cloudpickle  # type: ignore[import-untyped]
-
-        return cast(Callable[[object], object], cloudpickle.dumps)
-    copiers: dict[str, Callable[[object], object]] = {
-        "pickle.dumps": pickle.dumps,
-        "copy.copy": copy.copy,
-        "copy.deepcopy": copy.deepcopy,
-    }
-    return copiers[way]
 
 
 class TokenParityMachine(RuleBasedStateMachine):
@@ -143,37 +111,45 @@ class TokenParityMachine(RuleBasedStateMachine):
         code: str,
         call: Callable[[Any], object],
         *twins: Twin,
+        operation: str,
         result_label: str | None = None,
     ) -> tuple[object, object]:
         """Run ``call(side)`` on both sides, record ``code``, fail on any difference.
 
+        ``operation`` names the API the step exercises (its divergences' kind);
         ``result_label`` names what the call returns (a new token), so that its
         repr is not compared.
         """
         self.script.append(code)
         impl_labels, std_labels = self.labels(*twins)
-        impl_result, impl_outcome = _observe(impl_labels, lambda: call("impl"), result_label)
-        std_result, std_outcome = _observe(std_labels, lambda: call("std"), result_label)
-        self.expect_same(std_outcome, impl_outcome)
+        impl_result, impl_outcome = impl_labels.outcome_of(lambda: call("impl"), result_label)
+        std_result, std_outcome = std_labels.outcome_of(lambda: call("std"), result_label)
+        if std_outcome != impl_outcome:
+            raise divergence(operation, list(self.script), std_outcome, impl_outcome)
         return impl_result, std_result
-
-    def expect_same(self, expected: Outcome, observed: Outcome) -> None:
-        if expected != observed:
-            raise ParityDivergence(list(self.script), expected, observed)
 
     # -- rules ---------------------------------------------------------------------------
 
     def module(self, side: str) -> Any:
         return self.implementation if side == "impl" else STDLIB
 
-    def create(self, label: str, code: str, make: Callable[[Any], object], *twins: Twin) -> Twin:
+    def create(
+        self, label: str, code: str, make: Callable[[Any], object], *twins: Twin, operation: str
+    ) -> Twin:
         """A new var or Context on both sides; failing to create one is a divergence too."""
-        impl, std = self.step(f"{label} = {code}", make, *twins, result_label=label)
+        impl, std = self.step(
+            f"{label} = {code}", make, *twins, operation=operation, result_label=label
+        )
         return Twin(label, impl, std)
 
     @initialize(target=context_twins)
     def first_context(self) -> Twin:
-        twin = self.create("c0", "cv.copy_context()", lambda side: self.module(side).copy_context())
+        twin = self.create(
+            "c0",
+            "cv.copy_context()",
+            lambda side: self.module(side).copy_context(),
+            operation="cv.copy_context",
+        )
         self.all_contexts.append(twin)
         return twin
 
@@ -187,6 +163,7 @@ class TokenParityMachine(RuleBasedStateMachine):
             label,
             f"cv.ContextVar({args})",
             lambda side: self.module(side).ContextVar(label, **kwargs),
+            operation="cv.ContextVar",
         )
         self.all_vars.append(twin)
         return twin
@@ -196,13 +173,19 @@ class TokenParityMachine(RuleBasedStateMachine):
     def new_context(self, parent: Twin, empty: bool) -> Twin:
         label = f"c{len(self.all_contexts)}"
         if empty:
-            twin = self.create(label, "cv.Context()", lambda side: self.module(side).Context())
+            twin = self.create(
+                label,
+                "cv.Context()",
+                lambda side: self.module(side).Context(),
+                operation="cv.Context",
+            )
         else:
             twin = self.create(
                 label,
                 f"{parent.label}.run(cv.copy_context)",
                 lambda side: getattr(parent, side).run(self.module(side).copy_context),
                 parent,
+                operation="cv.copy_context",
             )
         self.all_contexts.append(twin)
         return twin
@@ -215,9 +198,10 @@ class TokenParityMachine(RuleBasedStateMachine):
             lambda side: getattr(context, side).run(getattr(var, side).set, value),
             var,
             context,
+            operation="var.set",
             result_label=label,
         )
-        if impl is _RAISED:  # raised the same on both sides: no token to keep
+        if impl is RAISED:  # raised the same on both sides: no token to keep
             return multiple()
         self.token_count += 1
         token = TokenTwin(label, impl, std, var, context)
@@ -232,6 +216,7 @@ class TokenParityMachine(RuleBasedStateMachine):
             var,
             context,
             token,
+            operation="var.reset",
         )
 
     @rule(token=token_twins)
@@ -251,17 +236,12 @@ class TokenParityMachine(RuleBasedStateMachine):
             lambda side: getattr(context, side).run(getattr(var, side).reset, argument),
             var,
             context,
+            operation="var.reset",
         )
 
     @rule(var=var_twins, context=context_twins, other=var_twins | context_twins)
     def reset_with_var_or_context(self, var: Twin, context: Twin, other: Twin) -> None:
-        self.step(
-            f"{context.label}.run({var.label}.reset, {other.label})",
-            lambda side: getattr(context, side).run(getattr(var, side).reset, getattr(other, side)),
-            var,
-            context,
-            other,
-        )
+        self.reset(var, context, other)
 
     @rule(var=var_twins, context=context_twins, default=strategies.get_defaults)
     def get(self, var: Twin, context: Twin, default: object) -> None:
@@ -272,23 +252,28 @@ class TokenParityMachine(RuleBasedStateMachine):
             lambda side: getattr(context, side).run(getattr(var, side).get, *args),
             var,
             context,
+            operation="var.get",
         )
 
     @rule(token=token_twins)
     def inspect_token(self, token: Twin) -> None:
-        self.step(f"{token.label}.var", lambda side: getattr(token, side).var, token)
-        self.step(f"{token.label}.old_value", lambda side: getattr(token, side).old_value, token)
+        self.read_token(token, as_steps=True)
 
     def check_new_token(self, token: TokenTwin) -> None:
         """``var`` and ``old_value`` of a token just minted: checks, not script steps."""
+        self.read_token(token, as_steps=False)
+
+    def read_token(self, token: Twin, *, as_steps: bool) -> None:
         for attribute in ("var", "old_value"):
-            self.step(f"{token.label}.{attribute}", _attribute_of(token, attribute), token)
-            self.script.pop()
+            code, operation = f"{token.label}.{attribute}", f"token.{attribute}"
+            self.step(code, _attribute_of(token, attribute), token, operation=operation)
+            if not as_steps:
+                self.script.pop()
 
     @rule(token=token_twins, way=strategies.copy_ways)
     def copy_token(self, token: Twin, way: str) -> None:
         """Vanilla copies must raise TypeError on both sides; messages differ by design."""
-        copier = _copier(way)
+        copier = strategies.copier(way)
         self.script.append(f"{way}({token.label})")
         outcomes = []
         for side in ("std", "impl"):
@@ -298,7 +283,9 @@ class TokenParityMachine(RuleBasedStateMachine):
                 outcomes.append(Outcome(type(error), "(message not compared, see T9)"))
             else:
                 outcomes.append(Outcome(None, "a copy of the token"))
-        self.expect_same(*outcomes)
+        expected, observed = outcomes
+        if expected != observed:
+            raise divergence("copy", list(self.script), expected, observed)
 
     @invariant()
     def every_var_agrees_in_every_context(self) -> None:
@@ -316,6 +303,7 @@ class TokenParityMachine(RuleBasedStateMachine):
                     _read_with_unset(context, var),
                     var,
                     context,
+                    operation="read after every step",
                 )
                 self.script.pop()  # reads are checks, not steps of the sequence
 
@@ -347,27 +335,12 @@ def _same_reads(left: list[object], right: list[object]) -> bool:
     )
 
 
-_RAISED = object()
-
-
 def _attribute_of(token: Twin, attribute: str) -> Callable[[str], object]:
     return lambda side: getattr(getattr(token, side), attribute)
 
 
 def _read_with_unset(context: Twin, var: Twin) -> Callable[[str], object]:
     return lambda side: getattr(context, side).run(getattr(var, side).get, UNSET)
-
-
-def _observe(
-    labels: Labels, call: Callable[[], object], result_label: str | None
-) -> tuple[object, Outcome]:
-    try:
-        result = call()
-    except Exception as error:
-        return _RAISED, labels.raised(error)
-    if result_label is not None:
-        labels.add(result_label, result)
-    return result, labels.returned(result)
 
 
 def parity_machine_for(module: Any) -> type[TokenParityMachine]:
@@ -377,17 +350,23 @@ def parity_machine_for(module: Any) -> type[TokenParityMachine]:
 
 
 def run_parity_machine(selected: Any, hypothesis_settings: settings | None = None) -> None:
-    """Run TP for a selected implementation; a divergence becomes a PropertyViolation.
+    """Run TP for a selected implementation; divergences become one PropertyViolation.
 
     ``hypothesis_settings`` defaults to the active profile (the plugin loads
     ``ctxprop-ci`` / ``ctxprop-dev`` unless the project has its own); only
     ``report_multiple_bugs``, ``deadline`` and the explain phase are overridden.
+    Hypothesis raises one divergence, or an ExceptionGroup of several kinds;
+    either way the PropertyViolation lists every kind with its reproducer.  A
+    group holding anything else (the harness broke) or a flaky failure is
+    raised as it is: that is an error, not a verdict on the implementation.
     """
     machine = parity_machine_for(implementation_module(selected))
     parent = hypothesis_settings or settings()
     chosen = settings(
         parent=parent,
-        report_multiple_bugs=False,  # one divergence, shrunk, is the verdict
+        # every kind of divergence, each shrunk on its own: one cannot mask another
+        # (Hypothesis keeps looking after the first only with the shrink phase on)
+        report_multiple_bugs=True,
         deadline=None,  # TP judges parity, not speed: a slow implementation is no divergence
         # the explain phase triples the time to a verdict and adds nothing the
         # reproducer does not already say
@@ -395,8 +374,13 @@ def run_parity_machine(selected: Any, hypothesis_settings: settings | None = Non
     )
     try:
         run_state_machine_as_test(machine, settings=chosen)  # type: ignore[no-untyped-call]
-    except ParityDivergence as divergence:
-        raise PropertyViolation(divergence.report(implementation_name(selected))) from None
+    except Exception as error:
+        found = divergences_in(error)
+        if not found:
+            raise
+        raise PropertyViolation(
+            parity_report(implementation_name(selected), CLAIM, found)
+        ) from None
 
 
 def test_TP_stdlib_oracle(ctxprop_contextvars: Any) -> None:

@@ -37,6 +37,18 @@ class HarnessError(Exception):
     """The harness or an adapter broke or timed out (verdict ``error``)."""
 
 
+class AdapterError(HarnessError):
+    """An adapter method broke the contract: raised, hung, or returned what it may not.
+
+    ``method`` names it (``start``, ``submit``, ``result``, ``call``, ``cancel``,
+    ``stop``, ``register``, ...), so the report says which call to look at.
+    """
+
+    def __init__(self, method: str, message: str) -> None:
+        super().__init__(message)
+        self.method = method
+
+
 class NotApplicable(pytest.skip.Exception):  # type: ignore[misc,name-defined]
     """A trait makes the property meaningless (verdict ``n/a``)."""
 
