@@ -24,7 +24,7 @@ from pytest_ctxprop._builtin import BUILTIN_RUNTIMES
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _registry() -> dict[str, str]:
+def _registry() -> dict[str, Any]:
     """The registry, loaded by path: ``tests`` is not a package and must not become one.
 
     A ``tests/__init__.py`` would put the repo root on sys.path in every test
@@ -33,10 +33,15 @@ def _registry() -> dict[str, str]:
     pytester runs fail).  The subprocess below imports the runtimes as
     ``tests.broken_runtimes``, ``tests`` being a namespace package there.
     """
-    return runpy.run_path(str(REPO / "tests" / "broken_runtimes" / "__init__.py"))["REGISTRY"]
+    return runpy.run_path(str(REPO / "tests" / "broken_runtimes" / "__init__.py"))
 
 
-REGISTRY = _registry()
+REGISTRY: dict[str, str] = _registry()["REGISTRY"]
+CONTRACT_CASES: dict[str, tuple[str, dict[str, str]]] = _registry()["CONTRACT_CASES"]
+#: a bound no check may come near: an n/a or a pass that waited out a timeout shows here
+INNER_TIMEOUT = 60.0
+#: what a leaked Future, task or unraisable exception prints when it is collected
+LEAK_MARKERS = ("never retrieved", "Task was destroyed", "Exception ignored", "INTERNALERROR")
 #: the properties a runtime adapter is judged on (the others need no runtime)
 JUDGED = [pid for pid, prop in PROPERTIES.items() if prop.section in ("F", "I", "B")]
 CLEAN = {"pass", "n/a"}
@@ -74,7 +79,10 @@ def verdicts(tmp_path_factory: pytest.TempPathFactory) -> Verdicts:
         "-q",
         *(f"--ctxprop-runtime={_broken(pid)}={spec}" for pid, spec in REGISTRY.items()),
         *(f"--ctxprop-runtime={name}" for name in REFERENCE),
+        *(f"--ctxprop-runtime=contract.{n}={spec}" for n, (spec, _) in CONTRACT_CASES.items()),
+        f"--ctxprop-timeout={INNER_TIMEOUT:g}",
         f"--ctxprop-report={report}",
+        f"--junitxml={workdir / 'junit.xml'}",
     ]
     proc = subprocess.run(
         command, cwd=workdir, env=env, capture_output=True, text=True, timeout=600, check=False
@@ -83,10 +91,25 @@ def verdicts(tmp_path_factory: pytest.TempPathFactory) -> Verdicts:
     # exit 1: tests failed (the broken runtimes), anything else: the run itself broke
     assert proc.returncode == pytest.ExitCode.TESTS_FAILED, output
     assert report.is_file(), output
+    leaks = [m for m in LEAK_MARKERS if m in proc.stdout or m in proc.stderr]
+    assert not leaks, f"the suite left something behind ({leaks}):\n{output}"
+    durations = _durations(workdir / "junit.xml")
     table: Verdicts = {}
     for row in json.loads(report.read_text())["results"]:
+        row["duration"] = durations.get(row["nodeid"], 0.0)
         table.setdefault(row["runtime"], {})[row["property"]] = row
     return table
+
+
+def _durations(junit: Path) -> dict[str, float]:
+    """nodeid -> seconds, from the inner run's JUnit XML."""
+    import xml.etree.ElementTree as ET
+
+    out: dict[str, float] = {}
+    for case in ET.parse(junit).iter("testcase"):
+        module = case.get("classname", "").replace(".", "/")
+        out[f"{module}.py::{case.get('name')}"] = float(case.get("time", 0))
+    return out
 
 
 def _show(rows: dict[str, dict[str, Any]], pids: list[str]) -> str:
@@ -129,3 +152,34 @@ def test_every_judged_property_passes_on_some_reference_runtime(verdicts: Verdic
         pid for pid in JUDGED if not any(verdicts[n][pid]["verdict"] == "pass" for n in REFERENCE)
     ]
     assert not never, f"no reference runtime passes {never}"
+
+
+@pytest.mark.parametrize("name", list(CONTRACT_CASES))
+def test_contract_case_verdicts(name: str, verdicts: Verdicts) -> None:
+    """Each shape of runtime gets exactly its expected verdicts; every other one is clean."""
+    spec, expected = CONTRACT_CASES[name]
+    rows = verdicts[f"contract.{name}"]
+    wrong = [
+        p
+        for p in JUDGED
+        if (rows[p]["verdict"] != expected[p] if p in expected else rows[p]["verdict"] not in CLEAN)
+    ]
+    assert not wrong, f"{spec}:\n{_show(rows, wrong)}"
+
+
+def test_no_check_waits_out_its_bound(verdicts: Verdicts) -> None:
+    """An n/a is decided before any waiting, and no check comes near the inner bound.
+
+    The bound is 60 s and every check here takes well under a second, so the
+    margin is far beyond what load can explain: a check near the bound waited
+    for something that never came.
+    """
+    timed = [row for rows in verdicts.values() for row in rows.values() if row["duration"] > 0]
+    assert len(timed) > len(verdicts), "the JUnit durations did not match the report's nodeids"
+    slow = [
+        f"{rt} {pid}: {row['verdict']} after {row['duration']:.1f}s"
+        for rt, rows in verdicts.items()
+        for pid, row in rows.items()
+        if row["duration"] > INNER_TIMEOUT / 4
+    ]
+    assert not slow, "\n".join(slow)

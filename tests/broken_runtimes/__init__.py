@@ -34,3 +34,17 @@ REGISTRY: dict[str, str] = {
     "B4": f"{_B}:ChangeFeedDropsResets",
     "B5": f"{_B}:FailedCallClearsVars",
 }
+
+_C = "tests.broken_runtimes.contract"
+
+#: contract v2 cases: name -> (spec, the verdicts that are not pass-or-n/a, and the n/a
+#: verdicts that must be decided before any waiting)
+CONTRACT_CASES: dict[str, tuple[str, dict[str, str]]] = {
+    "blocking_call": (f"{_C}:BlockingCallRuntime", {"F2": "n/a", "I5": "n/a"}),
+    "awaited_call_only": (f"{_C}:AwaitedCallOnly", {"B2": "fail", "F2": "n/a", "I5": "n/a"}),
+    "shared_context": (f"{_C}:SharedContextRunner", {"I2": "fail"}),
+    "json_broker": (f"{_C}:JsonBroker", {"F6": "pass", "F4": "pass"}),
+    "by_reference": (f"{_C}:PickledValuesByReference", {"F4": "pass"}),
+    "one_worker": (f"{_C}:OneWorkerPool", {"F6": "n/a"}),
+    "lazy_no_cancel": (f"{_C}:LazyNoCancel", {"I5": "n/a"}),
+}

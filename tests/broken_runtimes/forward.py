@@ -33,10 +33,11 @@ from tests.broken_runtimes._base import Items, PoolRuntime, context_with, jsonab
 class JsonWireDropsContext(RuntimeAdapter):
     """F1: the compact JSON message format has no context field, so JSON calls lose the context.
 
-    A thread per task.  Calls whose arguments and context are all JSON go out in
-    the compact format and arrive with an empty context; anything else (a gate
-    argument, a bytes value, a per-invocation object, no arguments at all)
-    takes the general format, which carries the context.  Nested submits from a
+    A thread per task.  Calls whose arguments are all JSON containers (lists and
+    objects) and whose context is all JSON go out in the compact format and
+    arrive with an empty context; anything else (a plain string or number
+    argument such as a gate address, a bytes value, a per-invocation object, no
+    arguments at all) takes the general format, which carries the context.  Nested submits from a
     task are handed over in-process.  F1 is the only compact call whose task
     expects a value from the caller (F3, I1, I4 make compact calls that expect
     none): this is the price of F1 being contained in F2 and F5.
@@ -58,7 +59,8 @@ class JsonWireDropsContext(RuntimeAdapter):
         context = contextvars.copy_context()
         snapshot = {var.name: value for var, value in context.items()}
         nested = getattr(self._in_task, "active", False)
-        if args and not nested and jsonable(args) and jsonable(snapshot):
+        compact = all(isinstance(a, list | dict) for a in args)
+        if args and compact and not nested and jsonable(args) and jsonable(snapshot):
             message = json.dumps({"fn": fn.__qualname__, "args": args})  # no "context" key
             args = tuple(json.loads(message)["args"])
             context = contextvars.Context()
@@ -92,18 +94,18 @@ class _Deferred:
 class LateCaptureOnWait(TaskAdapter):
     """F2: a task waited on before it was sent captures the context at the wait, not at submit.
 
-    Tasks whose arguments need pickling (not JSON) are batched and sent on the
-    next loop iteration with the snapshot taken at submit.  If the caller waits
-    on one first, ``result`` sends it right away, and that path builds the task
-    from the caller's context *now*.  Only F2 changes the caller's context
-    between submitting such a task and waiting on it.
+    Tasks with several arguments are batched and sent on the next loop
+    iteration with the snapshot taken at submit.  If the caller waits on one
+    first, ``result`` sends it right away, and that path builds the task from
+    the caller's context *now*.  Only F2 changes the caller's context between
+    submitting such a task and waiting on it (I2's tasks take one argument).
     """
 
     def __init__(self) -> None:
         self._batch: list[_Deferred] = []
 
     async def submit(self, fn: Callable[..., Any], /, *args: Any) -> Any:
-        if jsonable(args):
+        if len(args) < 2:
             return spawn(fn(*args))
         job = _Deferred(fn, args, contextvars.copy_context())
         if not self._batch:
