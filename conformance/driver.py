@@ -170,56 +170,65 @@ async def _drain_async(adapter: AsyncRuntimeAdapter, caller: Caller) -> None:
 
 async def _lifecycle(adapter: AsyncRuntimeAdapter, setup: Setup, scenario: Scenario,
                      caller: Caller) -> Any:  # fmt: skip
+    """The whole check in one task: ``async with lifespan`` around the scenario.
+
+    One cancel scope bounds it all, with a deadline a little past the caller's
+    (so a call's own ``fail_after`` fires first); it moves once, when the
+    clean-up starts.  No other scope is entered across the lifespan's edges,
+    so a nursery held by ``lifespan`` nests properly.
+    """
     import anyio
 
     if adapter.backend == "asyncio":
         import asyncio
 
         caller.loop = asyncio.get_running_loop()
+    own = type(adapter).lifespan is not AsyncRuntimeAdapter.lifespan
+    start_name, stop_name = ("lifespan", "lifespan") if own else ("start", "stop")
     tokens = [(probes.VARS[n], probes.VARS[n].set(v)) for n, v in setup.start_values.items()]
-    caller.progress.method = "start"
-    own_lifespan = type(adapter).lifespan is not AsyncRuntimeAdapter.lifespan
-    lifespan = adapter.lifespan(workers=_workers(adapter, setup), worker_init=setup.worker_init)
-    name = "lifespan" if own_lifespan else "start"
-    try:
-        with anyio.fail_after(caller.remaining()):
-            await lifespan.__aenter__()
-    except Unsupported as exc:
-        not_applicable(str(exc))
-    except TimeoutError:
-        raise AdapterError(name, f"{name}() did not return within {caller.timeout:g}s") from None
-    except Exception as exc:
-        raise _lifecycle_error(name, first_leaf(exc)) from None
-    for var, token in reversed(tokens):  # workers were created under start_values; the caller
-        var.reset(token)  # starts empty
-    outcome: BaseException | None = None
-    try:
-        return await scenario(caller)
-    except BaseException as exc:
-        outcome = exc
-        raise
-    finally:
-        caller.deadline = time.monotonic() + caller.timeout  # the clean-up's own bound
-        caller.close_gates()
-        caller.progress.method = "result"
-        await _drain_async(adapter, caller)
-        caller.progress.method = "lifespan" if own_lifespan else "stop"
-        stop_error: BaseException | None = None
+    phase, outcome, value = "start", None, None
+    caller.progress.method = start_name
+    with anyio.CancelScope(deadline=anyio.current_time() + caller.remaining() + GRACE / 2) as scope:
         try:
-            with anyio.fail_after(caller.remaining()):
-                await lifespan.__aexit__(None, None, None)
-        except TimeoutError:
-            stop_error = AdapterError(
-                caller.progress.method,
-                f"{caller.progress.method}() did not return within {caller.timeout:g}s",
-            )
-        except Exception as exc:
-            stop_error = _lifecycle_error(caller.progress.method, first_leaf(exc))
-        if stop_error is not None:
-            if outcome is not None and not isinstance(outcome, AdapterError):
-                stop_error.args = (f"{stop_error.args[0]}\n(the check itself ended with "
-                                   f"{describe_exception(outcome)})",)  # fmt: skip
-            raise stop_error from None
+            async with adapter.lifespan(
+                workers=_workers(adapter, setup), worker_init=setup.worker_init
+            ):
+                phase = "scenario"
+                for var, token in reversed(tokens):  # workers were created under start_values;
+                    var.reset(token)  # the caller starts empty
+                try:
+                    value = await scenario(caller)
+                except BaseException as exc:
+                    outcome = exc
+                    raise
+                finally:
+                    caller.deadline = time.monotonic() + caller.timeout  # the clean-up's bound
+                    scope.deadline = anyio.current_time() + caller.timeout + GRACE / 2
+                    caller.close_gates()
+                    caller.progress.method = "result"
+                    await _drain_async(adapter, caller)
+                    phase, caller.progress.method = "stop", stop_name
+        except Unsupported as exc:
+            if phase != "start":
+                raise
+            not_applicable(str(exc))
+        except BaseException as exc:
+            if phase == "start":
+                raise _lifecycle_error(start_name, first_leaf(exc)) from None
+            if phase == "stop" and exc is not outcome:
+                error = _lifecycle_error(stop_name, first_leaf(exc))
+                if outcome is not None and not isinstance(outcome, AdapterError):
+                    error.args = (f"{error.args[0]}\n(the check itself ended with "
+                                  f"{describe_exception(outcome)})",)  # fmt: skip
+                raise error from None
+            raise
+    if scope.cancelled_caught:
+        raise AdapterError(
+            caller.progress.method,
+            f"{caller.progress.describe()} did not return within its bound "
+            f"({caller.timeout:g}s)",
+        )
+    return value
 
 
 def _hung(caller: Caller) -> AdapterError:

@@ -46,6 +46,8 @@ LEAK_MARKERS = ("never retrieved", "Task was destroyed", "Exception ignored", "I
 JUDGED = [pid for pid, prop in PROPERTIES.items() if prop.section in ("F", "I", "B")]
 CLEAN = {"pass", "n/a"}
 REFERENCE = sorted(name for name in BUILTIN_RUNTIMES if name.startswith("reference."))
+#: judged only on time here: their verdicts are whatever the interpreter does
+STDLIB = sorted(name for name in BUILTIN_RUNTIMES if name.startswith("stdlib."))
 
 Verdicts = dict[str, dict[str, dict[str, Any]]]
 
@@ -78,7 +80,7 @@ def verdicts(tmp_path_factory: pytest.TempPathFactory) -> Verdicts:
         "error",
         "-q",
         *(f"--ctxprop-runtime={_broken(pid)}={spec}" for pid, spec in REGISTRY.items()),
-        *(f"--ctxprop-runtime={name}" for name in REFERENCE),
+        *(f"--ctxprop-runtime={name}" for name in REFERENCE + STDLIB),
         *(f"--ctxprop-runtime=contract.{n}={spec}" for n, (spec, _) in CONTRACT_CASES.items()),
         f"--ctxprop-timeout={INNER_TIMEOUT:g}",
         f"--ctxprop-report={report}",

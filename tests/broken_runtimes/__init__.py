@@ -47,4 +47,8 @@ CONTRACT_CASES: dict[str, tuple[str, dict[str, str]]] = {
     "by_reference": (f"{_C}:PickledValuesByReference", {"F4": "pass"}),
     "one_worker": (f"{_C}:OneWorkerPool", {"F6": "n/a"}),
     "lazy_no_cancel": (f"{_C}:LazyNoCancel", {"I5": "n/a"}),
+    "forwards_nothing": (
+        f"{_C}:ForwardsNothing",
+        dict.fromkeys(["F1", "F2", "F4", "F5", "F6", "F7", "I2", "I6"], "deviation"),
+    ),
 }

@@ -299,3 +299,22 @@ class LazyNoCancel(AsyncRuntimeAdapter):
         context, fn, args = handle
         task = context.run(spawn, fn(*args))  # started now, in a copy of the submit context
         return await asyncio.wait_for(task, timeout)
+
+
+class ForwardsNothing(OneWorkerPool):
+    """Runs every task in a fresh, empty Context, and says so: ``vars_travel="none"``.
+
+    Honest, so never green: every property that needs vars to travel is a
+    declared deviation (``D``), not ``n/a``.
+    """
+
+    traits: ClassVar[Traits] = Traits(
+        model="copy", reuses_workers=True, vars_travel="none", worker_ambient="empty context"
+    )
+    capabilities: ClassVar[Capabilities] = Capabilities()
+
+    def start(self, *, workers: int, worker_init: WorkerInit | None = None) -> None:
+        self.pool = started_thread_pool(workers, worker_init)
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future[Any]:
+        return self.pool.submit(contextvars.Context().run, fn, *args)

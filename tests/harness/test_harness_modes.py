@@ -36,15 +36,15 @@ async def test_thread_server_and_probe(ctxprop_leak_guard, ctxprop_server{backen
     address = ctxprop_server(serve)
     await wait_for_port(address.host, address.port, 5)
 
-def test_sync_fixtures(ctxprop_leak_guard, redis_url, fake_redis):
+def test_sync_fixtures(ctxprop_leak_guard, ctxprop_redis_url, ctxprop_fake_redis):
     import redis
 
-    client = redis.Redis.from_url(redis_url)
+    client = redis.Redis.from_url(ctxprop_redis_url)
     try:
         assert client.ping()
     finally:
         client.close()
-    assert fake_redis.set("k", "v")
+    assert ctxprop_fake_redis.set("k", "v")
 {extra}
 """
 

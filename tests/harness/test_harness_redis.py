@@ -8,8 +8,8 @@ import shutil
 import pytest
 from harness_inner_runs import PLUGIN
 
-from pytest_ctxprop.harness.redis_fixtures import redact_url
 from pytest_ctxprop.harness.redis_server import start_redis_server
+from pytest_ctxprop.harness.redis_settings import redact_url
 
 needs_redis_server = pytest.mark.skipif(
     shutil.which("redis-server") is None, reason="redis-server is not on PATH"
@@ -30,11 +30,11 @@ def test_store_starts_empty(ctxprop_leak_guard, n, {fixture}):
 """
 
 FAKE_SERVER_TESTS = ISOLATION_TESTS.format(
-    fixture="fake_redis_server",
-    client="__import__('fakeredis').FakeRedis(server=fake_redis_server)",
+    fixture="ctxprop_fake_redis_server",
+    client="__import__('fakeredis').FakeRedis(server=ctxprop_fake_redis_server)",
 )
 URL_TESTS = ISOLATION_TESTS.format(
-    fixture="redis_url", client="__import__('redis').Redis.from_url(redis_url)"
+    fixture="ctxprop_redis_url", client="__import__('redis').Redis.from_url(ctxprop_redis_url)"
 )
 
 SHARED_FAKE_SERVER = """
@@ -43,7 +43,7 @@ import fakeredis, pytest
 SHARED = fakeredis.FakeServer()
 
 @pytest.fixture
-def fake_redis_server():  # H7 broken: one fake server for every test
+def ctxprop_fake_redis_server():  # H7 broken: one fake server for every test
     return SHARED
 """
 
@@ -51,7 +51,7 @@ UNFLUSHED_REAL_SERVER = """
 import pytest
 
 @pytest.fixture
-def redis_url(_ctxprop_redis_backend):  # H7 broken: the worker's server, never flushed
+def ctxprop_redis_url(_ctxprop_redis_backend):  # H7 broken: the worker's server, never flushed
     return _ctxprop_redis_backend.server.url
 """
 
@@ -83,7 +83,7 @@ def test_H7_fresh_fake_server_per_test(hpytester, impl):
 
 
 def test_H7_isolated_in_parallel_across_two_xdist_workers(hpytester):
-    """Fake servers and redis_url (redis-server if on PATH), 16 tests over two workers."""
+    """Fake servers and ctxprop_redis_url (redis-server if on PATH), 16 tests over two workers."""
     hpytester.makepyfile(test_fake_isolation=FAKE_SERVER_TESTS, test_url_isolation=URL_TESTS)
     _run(hpytester, "-n", "2").assert_outcomes(passed=16)
 
@@ -108,11 +108,11 @@ def test_real_server_per_worker_stopped_at_session_end_log_on_failure(hpytester)
         test_server=f"""
         import os
 
-        def test_record_pid(redis_url, _ctxprop_redis_backend):
+        def test_record_pid(ctxprop_redis_url, _ctxprop_redis_backend):
             with open({str(pids)!r}, "a") as fh:
                 fh.write(f"{{_ctxprop_redis_backend.server.proc.pid}}\\n")
 
-        def test_fails(redis_url):
+        def test_fails(ctxprop_redis_url):
             assert False, "deliberate"
         """
     )
@@ -135,9 +135,9 @@ def test_external_url_gives_each_worker_its_own_database(hpytester, tmp_path):
             test_db="""
             import os
 
-            def test_worker_database(redis_url):
+            def test_worker_database(ctxprop_redis_url):
                 worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:])
-                assert redis_url.endswith(f"/{worker}")
+                assert ctxprop_redis_url.endswith(f"/{worker}")
             """,
         )
         result = _run(hpytester, "-n", "2", f"--ctxprop-redis-url={server.url}")

@@ -13,6 +13,23 @@ import pytest
 SCRATCH = Path(__file__).with_name("scratch_runtimes.py")
 
 
+def validate_report(data: dict[str, Any]) -> dict[str, Any]:
+    """Every report a test sees must match the shipped JSON Schema."""
+    import jsonschema
+
+    from pytest_ctxprop._report import SCHEMA_FILE
+
+    schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator(schema).validate(data)
+    return data
+
+
+@pytest.fixture
+def check_report() -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """Validate a report against ``report.schema.json`` (and return it)."""
+    return validate_report
+
+
 @pytest.fixture
 def scratch(pytester: pytest.Pytester) -> pytest.Pytester:
     """A downstream project that defines its runtimes in ``scratch.py``."""
@@ -55,6 +72,6 @@ def run_suite(pytester: pytest.Pytester) -> Callable[..., SuiteRun]:
             "-p", "no:cacheprovider", f"--ctxprop-report={report}", *args
         )
         data = json.loads(report.read_text(encoding="utf-8")) if report.exists() else {}
-        return SuiteRun(result, data)
+        return SuiteRun(result, validate_report(data) if data else data)
 
     return run

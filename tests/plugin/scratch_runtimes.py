@@ -170,3 +170,24 @@ class TrioForgetful(TrioSpawn):
 
     def _task_context(self):
         return contextvars.Context()
+
+
+class ExitsInWorker(Good):
+    """A worker thread ends the whole process (``os._exit``) while a check waits."""
+
+    def submit(self, fn, /, *args):
+        import os
+
+        worker = threading.Thread(target=os._exit, args=(7,))
+        worker.start()
+        worker.join()
+
+
+class FreezesProcess(Good):
+    """Stops its own process (SIGSTOP): a hang no in-process bound can end."""
+
+    def submit(self, fn, /, *args):
+        import os
+        import signal
+
+        os.kill(os.getpid(), signal.SIGSTOP)

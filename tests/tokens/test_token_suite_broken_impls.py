@@ -6,14 +6,12 @@ everything, so a failure is the flaw's doing.
 from __future__ import annotations
 
 import contextlib
-import copy
-import pickle
+import contextvars
 import re
-from typing import Any
 
 import broken_contextvars as broken
-import cloudpickle
 import pytest
+import reproducers
 from hypothesis import Phase, settings
 
 from ctxprop_conformance import test_tokens
@@ -76,6 +74,7 @@ def test_faithful_variant_passes_TP() -> None:
         (broken.WRONG_USED_MESSAGE, "raised RuntimeError: <tok> was already used"),
         (broken.WRONG_OLD_VALUE, "returned 'a'"),
         (broken.PICKLABLE_TOKEN, "returned normally: the token was copied"),
+        (broken.PICKLE_REFUSED_WITH_VALUE_ERROR, "raised ValueError: tokens cannot be pickled"),
         (
             broken.REJECTED_RESET_MARKS_USED,
             "raised RuntimeError: <tok> has already been used once",
@@ -92,19 +91,6 @@ def test_violation_shows_what_the_implementation_did(flaw: str, observed: str) -
     assert f"\n  observed: {observed}" in str(caught.value), str(caught.value)
 
 
-def _replay(script: list[str], module: Any) -> tuple[type[BaseException] | None, object]:
-    """Run the reproducer's lines against ``module`` as ``cv``; the last one's outcome."""
-    namespace: dict[str, Any] = {"cv": module, "copy": copy, "pickle": pickle}
-    namespace["cloudpickle"] = cloudpickle
-    *setup, last = script
-    for line in setup:
-        exec(line, namespace)
-    try:
-        return None, eval(last.split("  # <-")[0], namespace)
-    except Exception as error:
-        return type(error), str(error)
-
-
 @pytest.mark.parametrize(
     ("flaw", "longest"),
     [(broken.WRONG_OLD_VALUE, 4), (broken.PICKLABLE_TOKEN, 4)],
@@ -113,14 +99,10 @@ def test_TP_reproducer_is_short_and_replays(flaw: str, longest: int) -> None:
     with pytest.raises(PropertyViolation) as caught:
         run_parity_machine(selected(flaw), SHRINK)
     lines = str(caught.value).splitlines()
-    start = lines.index("    import contextvars as cv, copy, pickle, cloudpickle") + 1
-    end = next(i for i, line in enumerate(lines) if line.endswith("# <- diverges here")) + 1
-    script = [line.strip() for line in lines[start:end]]
+    (script,) = reproducers.scripts(str(caught.value))  # one defect, one kind of divergence
     assert len(script) <= longest, "\n".join(script)
-    import contextvars
-
-    on_stdlib = _replay(script, contextvars)
-    on_broken = _replay(script, broken.make(flaw))
+    on_stdlib = reproducers.replay(script, contextvars)
+    on_broken = reproducers.replay(script, broken.make(flaw))
     assert on_stdlib != on_broken, (script, on_stdlib, on_broken)
     expected_line = next(line for line in lines if line.startswith("  expected: "))
     if on_stdlib[0] is not None:
