@@ -291,7 +291,7 @@ def divergence(
     kinds, and so are a wrong message there and a wrong refusal at ``copy``.
     """
     kind = f"{operation}: stdlib {expected.kind}, implementation {observed.kind}"
-    return divergence_class("one")(script, expected, observed)
+    return divergence_class(kind)(script, expected, observed)
 
 
 def divergences_in(error: BaseException) -> list[ParityDivergence]:

@@ -67,7 +67,9 @@ def trimmed_traceback(exc: BaseException, limit: int = 12) -> str:
         kept = list(summary[-1:])
     lines = traceback.StackSummary.from_list(kept[-limit:]).format()
     head = "".join(lines).rstrip()
-    return f"{head}\n{type(exc).__qualname__}: {exc}" if head else f"{type(exc).__qualname__}: {exc}"
+    return (
+        f"{head}\n{type(exc).__qualname__}: {exc}" if head else f"{type(exc).__qualname__}: {exc}"
+    )
 
 
 def describe_exception(exc: BaseException) -> str:

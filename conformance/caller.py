@@ -212,6 +212,11 @@ class Caller:
                 )
             return ref
         runner: Any
+        if isinstance(self.adapter, RuntimeAdapter) and self.task_kind == "async":
+            not_applicable(
+                "a sync-driven runtime of coroutine tasks: a nested blocking call from a "
+                "task would block the loop the task runs on"
+            )
         if isinstance(self.adapter, RuntimeAdapter):
             runner = nested.SyncNested(self.adapter, self.timeout)
         elif self.task_kind == "async":

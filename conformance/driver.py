@@ -97,8 +97,8 @@ def _workers(adapter: RuntimeAdapter | AsyncRuntimeAdapter, setup: Setup) -> int
 
 def _lifecycle_error(method: str, exc: BaseException) -> AdapterError:
     return AdapterError(
-        method, f"{method}() of the adapter raised {describe_exception(exc)}\n"
-        + trimmed_traceback(exc)
+        method,
+        f"{method}() of the adapter raised {describe_exception(exc)}\n" + trimmed_traceback(exc),
     )
 
 
@@ -225,8 +225,7 @@ async def _lifecycle(adapter: AsyncRuntimeAdapter, setup: Setup, scenario: Scena
     if scope.cancelled_caught:
         raise AdapterError(
             caller.progress.method,
-            f"{caller.progress.describe()} did not return within its bound "
-            f"({caller.timeout:g}s)",
+            f"{caller.progress.describe()} did not return within its bound ({caller.timeout:g}s)",
         )
     return value
 

@@ -53,7 +53,7 @@ def _qualname(tp: type) -> str:
 
 def describe(value: Any) -> Any:
     """``value`` as tagged JSON-able data (see the module docstring)."""
-    if value is None or isinstance(value, str) and type(value) is str:
+    if value is None or (isinstance(value, str) and type(value) is str):
         return value
     tp = type(value)
     if value is UNSET:

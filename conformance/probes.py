@@ -303,9 +303,7 @@ READ = Probe("read", task_read, task_read_async)
 SET_THEN_READ = Probe("set_then_read", task_set_then_read, task_set_then_read_async)
 HOLD_THEN_READ = Probe("hold_then_read", task_hold_then_read, task_hold_then_read_async)
 HELPER_READ = Probe("helper_read", task_helper_read, task_helper_read_async)
-DEPENDENCY_READS = Probe(
-    "dependency_reads", task_dependency_reads, task_dependency_reads_async
-)
+DEPENDENCY_READS = Probe("dependency_reads", task_dependency_reads, task_dependency_reads_async)
 SET_THEN_RAISE = Probe("set_then_raise", task_set_then_raise, task_set_then_raise_async)
 SET_THEN_BLOCK = Probe("set_then_block", task_set_then_block, task_set_then_block_async)
 SET_THEN_NESTED_READ = Probe(

@@ -13,8 +13,7 @@ import concurrent.futures
 import contextvars
 import sys
 import threading
-from collections.abc import Callable
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, ClassVar
 

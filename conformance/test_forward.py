@@ -118,7 +118,9 @@ def test_F8_async_offload_of_sync_callable(ctxprop_runtime: RuntimeUnderTest) ->
         def awaiting_caller(value: str) -> Any:
             async def body() -> Any:
                 probes.V.set(value)
-                return await caller.call(probes.READ, ["V"], step=f"callable awaited with V={value}")
+                return await caller.call(
+                    probes.READ, ["V"], step=f"callable awaited with V={value}"
+                )
 
             return body
 

@@ -35,9 +35,7 @@ async def _i2_submitted(caller: Caller) -> list[Any]:
     for i in range(I2_TASKS):
         probes.V.set(i)
         probes.DEP.set(probes.Dependency(i))
-        handles.append(
-            await caller.submit(probes.DEPENDENCY_READS, I2_READS, step=f"I2 task {i}")
-        )
+        handles.append(await caller.submit(probes.DEPENDENCY_READS, I2_READS, step=f"I2 task {i}"))
     return [await caller.result(h) for h in handles]
 
 

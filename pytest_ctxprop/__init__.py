@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 _LAZY: dict[str, str] = {
     # adapter contract (docs/adapters.md)
     "Traits": "pytest_ctxprop.adapter",
+    "Capabilities": "pytest_ctxprop.adapter",
     "RuntimeAdapter": "pytest_ctxprop.adapter",
     "AsyncRuntimeAdapter": "pytest_ctxprop.adapter",
     "Unsupported": "pytest_ctxprop.adapter",

@@ -131,7 +131,9 @@ class Capabilities:
         if self.max_workers is not None and (
             not isinstance(self.max_workers, int) or self.max_workers < 1
         ):
-            raise ValueError(f"Capabilities.max_workers must be None or >= 1, got {self.max_workers!r}")
+            raise ValueError(
+                f"Capabilities.max_workers must be None or >= 1, got {self.max_workers!r}"
+            )
         if not isinstance(self.worker_init, bool):
             raise TypeError(f"Capabilities.worker_init must be a bool, got {self.worker_init!r}")
 

@@ -158,8 +158,9 @@ class JsonBroker(RuntimeAdapter):
         _BROKERS[self.id] = self
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._workers = [
-            threading.Thread(target=contextvars.Context().run, args=(self._work, worker_init),
-                             daemon=True)  # fmt: skip
+            threading.Thread(
+                target=contextvars.Context().run, args=(self._work, worker_init), daemon=True
+            )
             for _ in range(workers)
         ]
         for worker in self._workers:
@@ -283,7 +284,9 @@ class LazyNoCancel(AsyncRuntimeAdapter):
     """
 
     task_kind: ClassVar[str] = "async"  # type: ignore[misc]
-    traits: ClassVar[Traits] = Traits(model="copy", reuses_workers=True, worker_ambient="no workers")
+    traits: ClassVar[Traits] = Traits(
+        model="copy", reuses_workers=True, worker_ambient="no workers"
+    )
     capabilities: ClassVar[Capabilities] = Capabilities(worker_init=False)
 
     async def start(self, *, workers: int, worker_init: WorkerInit | None = None) -> None:

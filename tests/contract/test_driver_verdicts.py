@@ -170,6 +170,5 @@ def test_start_raising_names_start_and_shows_the_traceback_once() -> None:
     assert messages[0].startswith("start() of the adapter raised ValueError: no broker")
     assert 'raise ValueError("no broker at localhost:1")' in messages[0]
     assert messages[1] == (
-        "start() of the adapter raised ValueError: no broker at localhost:1 "
-        "(traceback shown at F1)"
+        "start() of the adapter raised ValueError: no broker at localhost:1 (traceback shown at F1)"
     )
