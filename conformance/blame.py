@@ -37,8 +37,17 @@ def _frames(tb: TracebackType | None) -> list[TracebackType]:
     return out
 
 
+#: the adapter methods the suite calls: an exception raised in one of these bodies is the
+#: adapter's; one raised in any other code (the runtime's, the adapter's helpers that
+#: run as part of the runtime, the task) is the runtime's
+CONTRACT_METHODS = frozenset(
+    {"start", "stop", "lifespan", "submit", "result", "call", "cancel", "register",
+     "declare_forward_only", "nested_runner", "snapshot_access"}
+)  # fmt: skip
+
+
 def raised_by_adapter(exc: BaseException, adapter: object) -> bool:
-    """Whether the innermost frame of ``exc`` is a method body of the adapter's class."""
+    """Whether the innermost frame of ``exc`` is the body of one of the adapter's contract methods."""
     frames = _frames(exc.__traceback__)
     if not frames:
         return False
@@ -46,8 +55,8 @@ def raised_by_adapter(exc: BaseException, adapter: object) -> bool:
     for klass in type(adapter).__mro__:
         if klass is object or klass.__module__ in ("pytest_ctxprop.adapter", "abc"):
             continue  # the contract's own defaults are not the adapter's code
-        for attr in vars(klass).values():
-            func = getattr(attr, "__func__", attr)
+        for name in CONTRACT_METHODS & vars(klass).keys():
+            func = getattr(vars(klass)[name], "__func__", vars(klass)[name])
             if getattr(func, "__code__", None) is code:
                 return True
     return False

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextvars
 import threading
 import time
+import warnings
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from pytest_ctxprop._verdicts import AdapterError, HarnessError, not_applicable
 from pytest_ctxprop.adapter import (
     AsyncRuntimeAdapter,
     RuntimeAdapter,
+    SnapshotAccess,
     Traits,
     Unsupported,
     can_call,
@@ -52,6 +54,15 @@ class Progress:
 
     def describe(self) -> str:
         return f"{self.method}()" + (f" for {self.step}" if self.step else "")
+
+
+@dataclass
+class Attempt:
+    """What came of a task that may be refused: its value, or what was raised, and warnings."""
+
+    value: Any
+    raised: BaseException | None
+    warnings: list[str]
 
 
 @dataclass
@@ -82,6 +93,8 @@ class Caller:
         self._runner_refs: list[dict[str, Any]] = []
         self._slow_submit = False
         self._lock = threading.Lock()
+        #: what register() raised for vars a scenario registers on purpose (S6)
+        self.register_errors: list[BaseException] = []
 
     def remaining(self) -> float:
         return max(self.deadline - time.monotonic(), 0.0)
@@ -187,6 +200,28 @@ class Caller:
                 return first_leaf(cause)
             raise
         raise RuntimeFailure(step, f"the task raised, but the caller got a value: {value!r:.80}")
+
+    async def attempt(self, probe: probes.Probe, *args: Any, step: str) -> Attempt:
+        """Call a task the runtime may refuse (S2, S3, S4, S6): keep the error and the warnings."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                value, raised = await self.call(probe, *args, step=step), None
+            except RuntimeFailure as failure:
+                cause = failure.__cause__
+                if cause is None or not failure.observed.startswith("the runtime raised"):
+                    raise
+                value, raised = None, first_leaf(cause)
+        return Attempt(value, raised, [str(w.message) for w in caught])
+
+    def snapshot_access(self) -> SnapshotAccess:
+        with self.calling("snapshot_access", "S3/S4 snapshot access"):
+            access = self.adapter.snapshot_access()
+        if not isinstance(access, SnapshotAccess):
+            raise AdapterError(
+                "snapshot_access", f"snapshot_access() returned {access!r}, not a SnapshotAccess"
+            )
+        return access
 
     async def cancel(self, pending: Pending, step: str) -> None:
         with self.calling("cancel", step):

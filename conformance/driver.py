@@ -35,6 +35,7 @@ from pytest_ctxprop.adapter import (
     RuntimeAdapter,
     Unsupported,
     WorkerInit,
+    can_access_snapshots,
     can_cancel,
     can_submit,
 )
@@ -59,6 +60,10 @@ class Setup:
     needs_cancel: bool = False
     #: the fewest workers the scenario can run on without deadlocking
     min_workers: int = 1
+    #: S3/S4: the scenario spoils stored snapshots through adapter.snapshot_access()
+    needs_snapshot_access: bool = False
+    #: vars registered after the probe vars, whose register() errors the scenario judges (S6)
+    register_also: tuple[contextvars.ContextVar[Any], ...] = ()
 
 
 def check_capabilities(adapter: RuntimeAdapter | AsyncRuntimeAdapter, setup: Setup) -> None:
@@ -76,6 +81,8 @@ def check_capabilities(adapter: RuntimeAdapter | AsyncRuntimeAdapter, setup: Set
             f"the runtime honours at most {caps.max_workers} worker(s); this check needs "
             f"{setup.min_workers} (a nested submit-and-wait would wait on its own worker)"
         )
+    if setup.needs_snapshot_access and not can_access_snapshots(adapter):
+        not_applicable("the adapter offers no snapshot_access() hook to reach stored snapshots")
     if setup.worker_init is not None and not caps.worker_init:
         not_applicable("the runtime has no worker start (Capabilities(worker_init=False))")
 
@@ -102,13 +109,20 @@ def _lifecycle_error(method: str, exc: BaseException) -> AdapterError:
     )
 
 
-def _prepare(adapter: RuntimeAdapter | AsyncRuntimeAdapter, setup: Setup) -> None:
+def _prepare(adapter: RuntimeAdapter | AsyncRuntimeAdapter, setup: Setup, caller: Caller) -> None:
     """Registration, before ``start`` (the documented lifecycle order)."""
     method = "register"
     try:
         if adapter.traits.vars_travel == "registered":
             for var in probes.REGISTERED:
                 adapter.register(var)
+            for var in setup.register_also:
+                try:
+                    adapter.register(var)
+                except Unsupported:
+                    raise
+                except Exception as exc:  # judged by the scenario
+                    caller.register_errors.append(exc)
         method = "declare_forward_only"
         for name in setup.forward_only:
             adapter.declare_forward_only(probes.VARS[name])
@@ -257,7 +271,7 @@ def run_scenario(
 
     def body() -> None:
         try:
-            _prepare(adapter, setup)
+            _prepare(adapter, setup, caller)
             if isinstance(adapter, AsyncRuntimeAdapter):
                 import anyio
 

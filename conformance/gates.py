@@ -178,5 +178,19 @@ class SignalOwner:
             if conn.recv(1) != b"1":
                 raise GateTimeout(f"{self.endpoint.step}: the signal's connection closed early")
 
+    def fired_now(self) -> bool:
+        """Whether a task has fired the signal already (no waiting).
+
+        A firing task's connect completes before it goes on, so once its worker
+        has reported back, a fired signal is already queued here.
+        """
+        self._sock.setblocking(False)
+        try:
+            conn, _ = self._sock.accept()
+        except BlockingIOError:
+            return False
+        conn.close()
+        return True
+
     def close(self) -> None:
         self._sock.close()

@@ -12,7 +12,10 @@ transport for lost propagation.
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import decimal
 import json
+import uuid
 from typing import Any
 
 
@@ -64,6 +67,14 @@ def describe(value: Any) -> Any:
         return {tp.__name__: repr(value)}
     if tp is bytes:
         return {"bytes": value.hex()}
+    if tp in _ISO:
+        return {tp.__name__: value.isoformat()}
+    if tp is datetime.timedelta:
+        return {"timedelta": [value.days, value.seconds, value.microseconds]}
+    if tp is decimal.Decimal:
+        return {"Decimal": str(value)}
+    if tp is uuid.UUID:
+        return {"UUID": str(value)}
     if tp in (tuple, list):
         return {tp.__name__: [describe(v) for v in value]}
     if tp is dict:
@@ -80,6 +91,16 @@ def describe(value: Any) -> Any:
 
 
 _SCALARS: dict[str, Any] = {"int": int, "float": float, "complex": complex}
+_ISO: dict[type, Any] = {
+    datetime.datetime: datetime.datetime.fromisoformat,
+    datetime.date: datetime.date.fromisoformat,
+    datetime.time: datetime.time.fromisoformat,
+}
+_BY_NAME: dict[str, Any] = {
+    **{tp.__name__: parse for tp, parse in _ISO.items()},
+    "Decimal": decimal.Decimal,
+    "UUID": uuid.UUID,
+}
 _TRUSTED_MODULE_PREFIX = "ctxprop_conformance."
 
 
@@ -114,6 +135,10 @@ def undescribe(data: Any) -> Any:
         return _SCALARS[tag](body) if tag != "int" else int(body)
     if tag == "bytes":
         return bytes.fromhex(body)
+    if tag in _BY_NAME:
+        return _BY_NAME[tag](body)
+    if tag == "timedelta":
+        return datetime.timedelta(*body)
     if tag == "tuple":
         return tuple(undescribe(v) for v in body)
     if tag == "list":

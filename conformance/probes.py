@@ -17,8 +17,12 @@ that speaks JSON carries them both ways.  A broker adapter registers one task,
 from __future__ import annotations
 
 import contextvars
+import datetime
+import decimal
 import importlib
+import pickle
 import time
+import uuid
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -110,6 +114,30 @@ F4_VARS: dict[str, contextvars.ContextVar[Any]] = {
     name: globals()[f"F4_{name}"] for name in F4_VALUES
 }
 
+# S1: what F4 carries plus the types a JSON snapshot codec must handle
+S1_datetime = _var("S1_datetime")
+S1_date = _var("S1_date")
+S1_timedelta = _var("S1_timedelta")
+S1_decimal = _var("S1_decimal")
+S1_uuid = _var("S1_uuid")
+S1_str_frozenset = _var("S1_str_frozenset")
+S1_closure = _var("S1_closure")
+
+S1_VALUES: dict[str, Any] = {
+    "datetime": datetime.datetime(2026, 12, 2, 1, 2, 3, 456789, tzinfo=datetime.timezone.utc),
+    "date": datetime.date(2026, 12, 2),
+    "timedelta": datetime.timedelta(days=1, seconds=2, microseconds=3),
+    "decimal": decimal.Decimal("12.3400"),
+    "uuid": uuid.UUID("6f1c2a5e-8d3b-4c7a-9e2f-0b1d2c3e4f5a"),
+    "str_frozenset": frozenset({"tenant-a", "tenant-b", "tenant-c"}),
+}
+S1_VARS: dict[str, contextvars.ContextVar[Any]] = {
+    name: globals()[f"S1_{name}"] for name in S1_VALUES
+}
+
+#: S2: set to a value no serializer can carry (a lock)
+UNSERIALIZABLE = _var("UNSERIALIZABLE")
+
 #: every var a task may be asked about, by short name
 VARS: dict[str, contextvars.ContextVar[Any]] = {
     "V": V,
@@ -118,6 +146,9 @@ VARS: dict[str, contextvars.ContextVar[Any]] = {
     "U": U,
     "DEP": DEP,
     **{f"F4.{name}": var for name, var in F4_VARS.items()},
+    **{f"S1.{name}": var for name, var in S1_VARS.items()},
+    "S1.closure": S1_closure,
+    "UNSERIALIZABLE": UNSERIALIZABLE,
 }
 
 #: the vars a runtime with vars_travel="registered" is asked to register (not U)
@@ -151,6 +182,35 @@ def _apply(values: dict[str, Any]) -> None:
 def current_request() -> Any:
     """A plain sync helper with no injected parameters (F5), like get_http_request()."""
     return observe("V")
+
+
+def make_closure(greeting: str) -> Any:
+    """S1: a closure (only cloudpickle carries it), returning what it closed over."""
+
+    def closure() -> str:
+        return f"{greeting} from a closure"
+
+    return closure
+
+
+def local_var() -> contextvars.ContextVar[Any]:
+    """S6: a var that is no module attribute, so no worker can import it."""
+    return contextvars.ContextVar("S6_LOCAL_VAR (local to ctxprop_conformance.probes.local_var)")
+
+
+class _RunsCode:
+    """S4: unpickling this connects to the suite's signal: proof that payload code ran."""
+
+    def __init__(self, signal: str) -> None:
+        self.signal = signal
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (gates.fire_sync, (self.signal,))
+
+
+def foreign_payload(signal: str) -> bytes:
+    """S4: bytes that run code (they fire ``signal``) if a worker ever unpickles them."""
+    return pickle.dumps(_RunsCode(signal))
 
 
 def set_ambient() -> None:
@@ -270,6 +330,25 @@ async def task_set_then_nested_read_async(
     return await resolve_runner(runner).call(task_read_async, names)
 
 
+def task_call_closure(name: str) -> Any:
+    return describe(VARS[name].get()())
+
+
+async def task_call_closure_async(name: str) -> Any:
+    return describe(VARS[name].get()())
+
+
+def task_context_has(names: list[str]) -> Any:
+    """S5: which vars are *in* the task's context (a default-only var must not be)."""
+    context = contextvars.copy_context()
+    return describe({name: VARS[name] in context for name in names})
+
+
+async def task_context_has_async(names: list[str]) -> Any:
+    context = contextvars.copy_context()
+    return describe({name: VARS[name] in context for name in names})
+
+
 def task_set_then_unset(name: str, value: Any) -> Any:
     token = VARS[name].set(value)
     VARS[name].reset(token)
@@ -310,6 +389,8 @@ SET_THEN_NESTED_READ = Probe(
     "set_then_nested_read", task_set_then_nested_read, task_set_then_nested_read_async
 )
 SET_THEN_UNSET = Probe("set_then_unset", task_set_then_unset, task_set_then_unset_async)
+CALL_CLOSURE = Probe("call_closure", task_call_closure, task_call_closure_async)
+CONTEXT_HAS = Probe("context_has", task_context_has, task_context_has_async)
 
 PROBES: tuple[Probe, ...] = (
     READ,
@@ -321,6 +402,8 @@ PROBES: tuple[Probe, ...] = (
     SET_THEN_BLOCK,
     SET_THEN_NESTED_READ,
     SET_THEN_UNSET,
+    CALL_CLOSURE,
+    CONTEXT_HAS,
 )
 
 

@@ -20,4 +20,6 @@ BUILTIN_RUNTIMES: dict[str, str] = {
     "reference.asyncio": f"{_REFERENCE}:TaskAdapter",
     "reference.asyncio_offload": f"{_REFERENCE}:OffloadAdapter",
     "reference.asyncio_awaited": f"{_REFERENCE}:AwaitedCallAdapter",
+    "reference.process": f"{_REFERENCE}:ProcessPoolForkserverAdapter",
+    "reference.process_fork": f"{_REFERENCE}:ProcessPoolForkAdapter",
 }

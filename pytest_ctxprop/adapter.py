@@ -46,7 +46,9 @@ class RuntimeUnavailable(Exception):
 
 #: properties that need the runtime to carry vars: with vars_travel="none" they are
 #: declared deviations (shown as ``D``), never ``n/a``, so forwarding nothing is never green
-NEEDS_TRAVEL: tuple[str, ...] = ("F1", "F2", "F4", "F5", "F6", "F7", "F8", "I2", "I6")
+NEEDS_TRAVEL: tuple[str, ...] = (
+    "F1", "F2", "F4", "F5", "F6", "F7", "F8", "I2", "I6", "S1", "S2", "S6",
+)  # fmt: skip
 _NO_TRAVEL = "vars_travel='none': the runtime declares it carries no vars"
 
 
@@ -126,6 +128,10 @@ class Capabilities:
 
     max_workers: int | None = None
     worker_init: bool = True
+    #: S1: the runtime carries closures (it claims cloudpickle)
+    closures: bool = False
+    #: S3: a task whose snapshot is missing or bad fails closed instead of running empty
+    snapshot_required: bool = False
 
     def __post_init__(self) -> None:
         if self.max_workers is not None and (
@@ -134,8 +140,37 @@ class Capabilities:
             raise ValueError(
                 f"Capabilities.max_workers must be None or >= 1, got {self.max_workers!r}"
             )
-        if not isinstance(self.worker_init, bool):
-            raise TypeError(f"Capabilities.worker_init must be a bool, got {self.worker_init!r}")
+        for name in ("worker_init", "closures", "snapshot_required"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"Capabilities.{name} must be a bool, got {getattr(self, name)!r}")
+
+
+SnapshotFault = Literal["missing", "expired", "malformed", "tampered", "foreign"]
+SNAPSHOT_FAULTS: tuple[str, ...] = ("missing", "expired", "malformed", "tampered", "foreign")
+
+
+class SnapshotAccess(ABC):
+    """How S3 and S4 reach the snapshot a runtime stored for a task (``snapshot_access()``).
+
+    Only runtimes that store a context snapshot apart from the task (a record
+    in Redis, a file) offer it; S3 and S4 are ``n/a`` for the others.
+    """
+
+    @abstractmethod
+    def corrupt_next(self, fault: SnapshotFault, payload: bytes | None = None) -> None:
+        """Spoil the stored snapshot of the *next* task submitted, before a worker loads it.
+
+        ``missing``: delete it; ``expired``: make it expire (its TTL passed);
+        ``malformed``: replace it with a record in the runtime's own format,
+        intact (signed, where records are signed), whose body cannot be decoded
+        (an older or buggy writer); ``tampered``: change one byte of the record's
+        body after it was written; ``foreign``: replace it with ``payload``,
+        bytes the suite made (a pickle that would run code if unpickled).
+        """
+
+    @abstractmethod
+    def warnings(self) -> list[str]:
+        """Every warning workers emitted about snapshots so far, oldest first (messages)."""
 
 
 WorkerInit = Callable[[], None]
@@ -158,6 +193,10 @@ class _AdapterBase:
     def declare_forward_only(self, var: contextvars.ContextVar[Any]) -> None:
         """Mark a var forward-only (called before ``start``): it never flows back (B2)."""
         raise Unsupported(f"{type(self).__name__} has no forward-only vars")
+
+    def snapshot_access(self) -> SnapshotAccess:
+        """S3/S4: reach the stored snapshot of the next task (see :class:`SnapshotAccess`)."""
+        raise Unsupported(f"{type(self).__name__} offers no snapshot_access() hook")
 
     def nested_runner(self) -> dict[str, Any]:
         """How a task in another process reaches this runtime again (F6).
@@ -192,6 +231,11 @@ def can_call(adapter: object) -> bool:
 
 def can_cancel(adapter: object) -> bool:
     return _overrides(adapter, "cancel")
+
+
+def can_access_snapshots(adapter: object) -> bool:
+    """The adapter offers ``snapshot_access()`` (S3, S4)."""
+    return _overrides(adapter, "snapshot_access")
 
 
 def contract_problems(adapter: object) -> list[str]:

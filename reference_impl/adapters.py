@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import multiprocessing
 import threading
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 from ctxprop_conformance import stdlib_runtimes
 from ctxprop_reference.aio import AwaitedCall, PendingCall, offload, spawn
+from ctxprop_reference.process_pool import ContextProcessPool
+from ctxprop_reference.snapshot import VarRegistry
 from ctxprop_reference.threads import (
     ContextThread,
     ContextThreadPoolExecutor,
     RegisteredVarsThreadPoolExecutor,
 )
-from pytest_ctxprop.adapter import Traits, WorkerInit
+from pytest_ctxprop.adapter import Capabilities, RuntimeUnavailable, Traits, WorkerInit
 
 _NOT_VISIBLE = "tasks see only the caller's snapshot; worker-start values are not visible"
 
@@ -108,3 +111,69 @@ class AwaitedCallAdapter(stdlib_runtimes.CreateTaskAdapter):
 
     async def cancel(self, handle: PendingCall, timeout: float) -> None:  # type: ignore[override]
         await super().cancel(handle.task, timeout)
+
+
+def _mp_context(method: str) -> Any:
+    context = multiprocessing.get_context(method)
+    if method == "forkserver":  # the server imports these once; each worker forks from it
+        context.set_forkserver_preload(["ctxprop_reference.process_pool", "ctxprop_conformance.probes"])
+    return context
+
+
+class ProcessPoolSpawnAdapter(stdlib_runtimes.ThreadPoolAdapter):
+    """``ctxprop_reference.process_pool.ContextProcessPool``, spawn start method."""
+
+    traits: ClassVar[Traits] = Traits(
+        model="copy",
+        crosses_process=True,
+        reuses_workers=True,
+        vars_travel="registered",
+        worker_ambient=_NOT_VISIBLE,
+    )
+    capabilities: ClassVar[Capabilities] = Capabilities(max_workers=2)
+    start_method: ClassVar[str] = "spawn"
+
+    def __init__(self) -> None:
+        self.registry = VarRegistry()
+
+    def register(self, var: contextvars.ContextVar[Any]) -> None:
+        # probe vars are named "module:attribute": workers import them by that path
+        self.registry.register_importable(var.name)
+
+    def start(self, *, workers: int, worker_init: WorkerInit | None = None) -> None:
+        self.pool = ContextProcessPool(  # type: ignore[assignment]
+            workers,
+            registry=self.registry,
+            dataclasses=(
+                ("ctxprop_conformance.probes:Record", "ctxprop:Record"),
+                ("ctxprop_conformance.probes:Dependency", "ctxprop:Dependency"),
+            ),
+            mp_context=_mp_context(self.start_method),
+            initializer=worker_init,
+        )
+        self.pool.warm()  # type: ignore[attr-defined]
+
+    def stop(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+class ProcessPoolForkAdapter(ProcessPoolSpawnAdapter):
+    """``ContextProcessPool`` with the fork start method (where the platform has it)."""
+
+    start_method: ClassVar[str] = "fork"
+
+    def __init__(self) -> None:
+        if "fork" not in multiprocessing.get_all_start_methods():
+            raise RuntimeUnavailable("this platform has no fork start method")
+        super().__init__()
+
+
+class ProcessPoolForkserverAdapter(ProcessPoolSpawnAdapter):
+    """``ContextProcessPool`` with the forkserver start method, the suite's modules preloaded."""
+
+    start_method: ClassVar[str] = "forkserver"
+
+    def __init__(self) -> None:
+        if "forkserver" not in multiprocessing.get_all_start_methods():
+            raise RuntimeUnavailable("this platform has no forkserver start method")
+        super().__init__()

@@ -11,6 +11,7 @@ from __future__ import annotations
 _F = "tests.broken_runtimes.forward"
 _I = "tests.broken_runtimes.isolation"
 _B = "tests.broken_runtimes.backprop"
+_S = "tests.broken_runtimes.serialization"
 
 REGISTRY: dict[str, str] = {
     "F1": f"{_F}:JsonWireDropsContext",
@@ -33,6 +34,12 @@ REGISTRY: dict[str, str] = {
     "B3": f"{_B}:SingleInFlightSlot",
     "B4": f"{_B}:ChangeFeedDropsResets",
     "B5": f"{_B}:FailedCallClearsVars",
+    "S1": f"{_S}:StringifiesUnknownTypes",
+    "S2": f"{_S}:DropsUnserializableSilently",
+    "S3": f"{_S}:CrashesOnMissingSnapshot",
+    "S4": f"{_S}:UnpicklesWhatItFinds",
+    "S5": f"{_S}:ShipsDefaults",
+    "S6": f"{_S}:SkipsVarsItCannotImport",
 }
 
 _C = "tests.broken_runtimes.contract"
@@ -47,6 +54,8 @@ CONTRACT_CASES: dict[str, tuple[str, dict[str, str]]] = {
     "by_reference": (f"{_C}:PickledValuesByReference", {"F4": "pass"}),
     "one_worker": (f"{_C}:OneWorkerPool", {"F6": "n/a"}),
     "lazy_no_cancel": (f"{_C}:LazyNoCancel", {"I5": "n/a"}),
+    "stored_snapshot": (f"{_S}:StoredSnapshotPool", {"S3": "pass", "S4": "pass"}),
+    "process_spawn": ("ctxprop_reference.adapters:ProcessPoolSpawnAdapter", {"S1": "pass"}),
     "forwards_nothing": (
         f"{_C}:ForwardsNothing",
         dict.fromkeys(["F1", "F2", "F4", "F5", "F6", "F7", "I2", "I6"], "deviation"),

@@ -172,7 +172,7 @@ class JsonBroker(RuntimeAdapter):
         _BROKERS.pop(self.id, None)
 
     def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future[Any]:
-        context = {var.name: describe(value) for var, value in contextvars.copy_context().items()}
+        context = _json_context(contextvars.copy_context())
         message = json.dumps({"task": task_name(fn), "args": args, "context": context})
         future: Future[Any] = Future()
         self._queue.put((message, future))
@@ -202,6 +202,28 @@ class JsonBroker(RuntimeAdapter):
             return run_probe(message["task"], *message["args"])
 
         return json.dumps(contextvars.Context().run(restore_and_run))
+
+
+def _json_context(context: contextvars.Context) -> dict[str, Any]:
+    """The context as JSON, by var reference; a value JSON cannot carry is refused by name."""
+    out = {}
+    for var, value in context.items():
+        described = describe(value)
+        if isinstance(described, dict) and "object" in described:
+            raise TypeError(f"cannot send {var.name}: a {type(value).__name__} is not JSON")
+        out[var.name] = described
+    return out
+
+
+def _pickle_context(context: contextvars.Context) -> bytes:
+    """``[(module:attribute, value)]`` pickled; a value pickle refuses is refused by name."""
+    items = []
+    for var, value in context.items():
+        try:
+            items.append((var.name, pickle.dumps(value)))
+        except (TypeError, pickle.PicklingError) as exc:
+            raise TypeError(f"cannot send {var.name}: {exc}") from None
+    return pickle.dumps(items)
 
 
 class _BrokerClient:
@@ -236,8 +258,7 @@ class PickledValuesByReference(RuntimeAdapter):
         self.pool.shutdown(wait=False, cancel_futures=True)
 
     def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future[Any]:
-        wire = pickle.dumps([(v.name, x) for v, x in contextvars.copy_context().items()])
-        return self.pool.submit(self._run, wire, fn, args)
+        return self.pool.submit(self._run, _pickle_context(contextvars.copy_context()), fn, args)
 
     def result(self, handle: Future[Any], timeout: float) -> Any:
         return handle.result(timeout)
@@ -246,7 +267,7 @@ class PickledValuesByReference(RuntimeAdapter):
     def _run(wire: bytes, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         def restore_and_run() -> Any:
             for ref, value in pickle.loads(wire):  # our own bytes, from this process
-                _resolve_var(ref).set(value)
+                _resolve_var(ref).set(pickle.loads(value))
             return fn(*args)
 
         return contextvars.Context().run(restore_and_run)

@@ -1,0 +1,115 @@
+"""A process pool whose tasks run in the submitter's registered vars: the cross-process fix.
+
+``ProcessPoolExecutor`` forwards no context at all: a task runs in whatever
+its worker process has.  :class:`ContextProcessPool` captures the registered
+vars at submit as a snapshot record (JSON by default, see
+docs/cross-process.md), sends it with the task, and the worker restores it into
+a *fresh* Context for that task alone, so a reused worker never serves the
+previous task's values.  Workers register the same vars by the same
+``module:attribute`` paths at start, so only vars both sides know travel.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import multiprocessing
+import uuid
+import warnings
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from ctxprop_reference.snapshot import SnapshotSerializer, VarRegistry, VarSpec
+from ctxprop_reference.snapshot_codec import JsonCodec
+
+T = TypeVar("T")
+
+__all__ = ["ContextProcessPool"]
+
+#: the worker side, built once per worker process by its initializer
+_WORKER_SERIALIZER: SnapshotSerializer | None = None
+
+
+def _worker_start(
+    specs: tuple[VarSpec, ...],
+    dataclasses: tuple[tuple[str, str], ...],
+    initializer: Callable[[], None] | None,
+) -> None:
+    """Register the submitter's vars here, by the same paths; then the user's initializer."""
+    global _WORKER_SERIALIZER
+    _WORKER_SERIALIZER = SnapshotSerializer(
+        VarRegistry.from_specs(specs), codec=_codec(dataclasses)
+    )
+    if initializer is not None:
+        initializer()
+
+
+def _codec(dataclasses: tuple[tuple[str, str], ...]) -> JsonCodec:
+    import importlib
+
+    codec = JsonCodec()
+    for path, type_id in dataclasses:
+        module, _, name = path.partition(":")
+        codec.register_dataclass(getattr(importlib.import_module(module), name), type_id)
+    return codec
+
+
+def _run_in_snapshot(task_id: str, record: bytes, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+    """Run one task in a new Context holding exactly its snapshot."""
+    assert _WORKER_SERIALIZER is not None, "worker started without _worker_start"
+    return _WORKER_SERIALIZER.loads(task_id, record).run(fn, *args)
+
+
+def _no_op() -> None:
+    """Submitted once per worker at start, so every worker exists before the first task."""
+
+
+class ContextProcessPool:
+    """``ProcessPoolExecutor`` with context propagation through snapshots.
+
+    ``registry`` names the vars that travel (register them with
+    ``register_importable``, so workers find them); ``dataclasses`` are
+    ``(module:attribute, type id)`` pairs the JSON codec carries.  ``mp_context``
+    picks the start method (``multiprocessing.get_context("spawn")``, ``"fork"``).
+    """
+
+    def __init__(
+        self,
+        max_workers: int,
+        *,
+        registry: VarRegistry,
+        dataclasses: tuple[tuple[str, str], ...] = (),
+        mp_context: Any = None,
+        initializer: Callable[[], None] | None = None,
+    ) -> None:
+        self._serializer = SnapshotSerializer(registry, codec=_codec(dataclasses))
+        self._workers = max_workers
+        self._executor = concurrent.futures.ProcessPoolExecutor(
+            max_workers,
+            mp_context=mp_context or multiprocessing.get_context("spawn"),
+            initializer=_worker_start,
+            initargs=(registry.specs(), dataclasses, initializer),
+        )
+
+    def warm(self, timeout: float = 60.0) -> None:
+        """Start every worker now (so nothing is measured while processes start)."""
+        with warnings.catch_warnings():
+            # fork in a process with threads: the child runs only this module's code
+            warnings.filterwarnings("ignore", "This process .* is multi-threaded", DeprecationWarning)
+            futures = [self._executor.submit(_no_op) for _ in range(self._workers)]
+            for future in futures:
+                future.result(timeout)
+
+    def submit(self, fn: Callable[..., T], /, *args: Any) -> concurrent.futures.Future[T]:
+        """Capture the registered vars now; run ``fn(*args)`` in a worker in exactly those."""
+        task_id = uuid.uuid4().hex
+        record = self._serializer.dumps(task_id)
+        return self._executor.submit(_run_in_snapshot, task_id, record, fn, args)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._executor.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+    def __enter__(self) -> ContextProcessPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
