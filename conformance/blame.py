@@ -47,7 +47,7 @@ CONTRACT_METHODS = frozenset(
 
 
 def raised_by_adapter(exc: BaseException, adapter: object) -> bool:
-    """Whether the innermost frame of ``exc`` is the body of one of the adapter's contract methods."""
+    """Whether ``exc``'s innermost frame is the body of one of the adapter's contract methods."""
     frames = _frames(exc.__traceback__)
     if not frames:
         return False

@@ -116,7 +116,9 @@ class AwaitedCallAdapter(stdlib_runtimes.CreateTaskAdapter):
 def _mp_context(method: str) -> Any:
     context = multiprocessing.get_context(method)
     if method == "forkserver":  # the server imports these once; each worker forks from it
-        context.set_forkserver_preload(["ctxprop_reference.process_pool", "ctxprop_conformance.probes"])
+        context.set_forkserver_preload(
+            ["ctxprop_reference.process_pool", "ctxprop_conformance.probes"]
+        )
     return context
 
 

@@ -94,7 +94,9 @@ class ContextProcessPool:
         """Start every worker now (so nothing is measured while processes start)."""
         with warnings.catch_warnings():
             # fork in a process with threads: the child runs only this module's code
-            warnings.filterwarnings("ignore", "This process .* is multi-threaded", DeprecationWarning)
+            warnings.filterwarnings(
+                "ignore", "This process .* is multi-threaded", DeprecationWarning
+            )
             futures = [self._executor.submit(_no_op) for _ in range(self._workers)]
             for future in futures:
                 future.result(timeout)

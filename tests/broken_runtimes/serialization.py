@@ -10,6 +10,7 @@ adds one realistic bug; the diff to the base is the bug.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import datetime
 import decimal
@@ -22,13 +23,13 @@ from concurrent.futures import Future
 from typing import Any, ClassVar
 
 from ctxprop_conformance.pools import started_thread_pool
+from ctxprop_reference import snapshot_envelope as _envelope
 from ctxprop_reference.snapshot import (
     MemoryStore,
     SnapshotSerializer,
     TaskSnapshots,
     VarRegistry,
 )
-from ctxprop_reference import snapshot_envelope as _envelope
 from ctxprop_reference.snapshot_codec import JsonCodec
 from pytest_ctxprop.adapter import RuntimeAdapter, SnapshotAccess, Traits, WorkerInit
 
@@ -216,10 +217,8 @@ class ShipsDefaults(StoredSnapshotPool):
         def with_defaults() -> contextvars.Context:
             for var_id in self.registry:
                 var = self.registry.var(var_id)
-                try:
+                with contextlib.suppress(LookupError):
                     var.set(var.get())  # a var only at its default becomes set
-                except LookupError:
-                    pass
             return contextvars.copy_context()
 
         return contextvars.copy_context().run(with_defaults)
@@ -229,7 +228,5 @@ class SkipsVarsItCannotImport(StoredSnapshotPool):
     """S6: a var without an import path is skipped at registration, silently."""
 
     def register(self, var: contextvars.ContextVar[Any]) -> None:
-        try:
+        with contextlib.suppress(ValueError):  # the bug: "not importable, never mind"
             super().register(var)
-        except ValueError:
-            pass  # the bug: "not importable, never mind"
