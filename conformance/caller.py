@@ -126,7 +126,7 @@ class Caller:
                 "for the task. A runtime that runs the task inside the call is adapted with "
                 "call() instead (docs/adapters.md, call-style adapters).",
             )
-        if isinstance(exc, (TimeoutError, *_cancelled_types())):  # the task never finished
+        if isinstance(exc, _unfinished_types()):  # the task never finished
             return RuntimeFailure(
                 step, f"not finished within the bound ({method}() raised {describe_exception(exc)})"
             )
@@ -373,8 +373,15 @@ def _run_in_threads(bodies: list[Callable[[], T]], caller: Caller) -> list[T]:
     return [value for _, value in outcomes]
 
 
-def _cancelled_types() -> tuple[type[BaseException], ...]:
+def _unfinished_types() -> tuple[type[BaseException], ...]:
+    """Timeouts and cancellations: on 3.10 the asyncio and futures ones are not builtins."""
     import asyncio
     import concurrent.futures
 
-    return (asyncio.CancelledError, concurrent.futures.CancelledError)
+    return (
+        TimeoutError,
+        asyncio.TimeoutError,
+        concurrent.futures.TimeoutError,
+        asyncio.CancelledError,
+        concurrent.futures.CancelledError,
+    )

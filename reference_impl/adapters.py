@@ -117,7 +117,11 @@ def _mp_context(method: str) -> Any:
     context = multiprocessing.get_context(method)
     if method == "forkserver":  # the server imports these once; each worker forks from it
         context.set_forkserver_preload(
-            ["ctxprop_reference.process_pool", "ctxprop_conformance.probes"]
+            [
+                "ctxprop_reference.process_pool",
+                "ctxprop_conformance.probes",
+                "ctxprop_conformance.probe_vars",
+            ]
         )
     return context
 

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from ctxprop_conformance import gates, probes
+from ctxprop_conformance import gates, probe_vars, probes
 from ctxprop_conformance.caller import Caller
 from ctxprop_conformance.driver import Setup
 from ctxprop_conformance.subject import RuntimeUnderTest
@@ -206,8 +206,8 @@ def test_run_probe_refuses_names_that_are_not_probe_tasks() -> None:
 def test_every_probe_var_is_a_module_attribute_named_by_its_name() -> None:
     for var in probes.VARS.values():
         module, _, attribute = var.name.partition(":")
-        assert module == "ctxprop_conformance.probes"
-        assert getattr(probes, attribute) is var
+        assert module == "ctxprop_conformance.probe_vars"
+        assert getattr(probe_vars, attribute) is var
 
 
 def test_gate_timeout_names_the_step_and_the_bound() -> None:
