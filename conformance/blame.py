@@ -74,8 +74,13 @@ def trimmed_traceback(exc: BaseException, limit: int = 12) -> str:
     kept = [f for f in summary if not _ours(f.filename)]
     if not kept:
         kept = list(summary[-1:])
-    lines = traceback.StackSummary.from_list(kept[-limit:]).format()
-    head = "".join(lines).rstrip()
+    # by hand: 3.11's StackSummary.format() parses source (ast) to draw carets, which
+    # can crash a nested parse (cpython gh-106905); the line itself is enough
+    head = "\n".join(
+        f'  File "{f.filename}", line {f.lineno}, in {f.name}'
+        + (f"\n    {f.line.strip()}" if f.line else "")
+        for f in kept[-limit:]
+    )
     return (
         f"{head}\n{type(exc).__qualname__}: {exc}" if head else f"{type(exc).__qualname__}: {exc}"
     )

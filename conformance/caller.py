@@ -170,25 +170,36 @@ class Caller:
         return pending
 
     async def result(self, pending: Pending) -> Any:
+        return self._observed("result", pending.step, await self._result_raw(pending))
+
+    async def _result_raw(self, pending: Pending) -> Any:
         pending.retrieved = True
         with self.calling("result", pending.step):
             if isinstance(self.adapter, AsyncRuntimeAdapter):
-                raw = await self._bounded(self.adapter.result(pending.handle, self.remaining()))
-            else:
-                raw = self.adapter.result(pending.handle, self.remaining())
-        return self._observed("result", pending.step, raw)
+                return await self._bounded(self.adapter.result(pending.handle, self.remaining()))
+            return self.adapter.result(pending.handle, self.remaining())
 
     async def call(self, probe: probes.Probe, *args: Any, step: str) -> Any:
+        method = "call" if can_call(self.adapter) else "result"
+        raw = await self.call_raw(probe, *args, step=step)
+        return self._observed(method, f"{step} (probe {probe.name})", raw)
+
+    async def call_raw(self, probe: probes.Probe, *args: Any, step: str) -> Any:
+        """``call`` a probe whose result may hold live objects (tokens): no decoding."""
         if not can_call(self.adapter):
-            return await self.result(await self.submit(probe, *args, step=step))
+            return await self._result_raw(await self.submit(probe, *args, step=step))
         fn = probe.for_kind(self.task_kind)
-        step = f"{step} (probe {probe.name})"
-        with self.calling("call", step):
+        with self.calling("call", f"{step} (probe {probe.name})"):
             if isinstance(self.adapter, AsyncRuntimeAdapter):
-                raw = await self._bounded(self.adapter.call(fn, *args, timeout=self.remaining()))
-            else:
-                raw = self.adapter.call(fn, *args, timeout=self.remaining())
-        return self._observed("call", step, raw)
+                return await self._bounded(self.adapter.call(fn, *args, timeout=self.remaining()))
+            return self.adapter.call(fn, *args, timeout=self.remaining())
+
+    def token_record_size(self) -> int:
+        with self.calling("token_record_size", "T16 used-token record"):
+            size = self.adapter.token_record_size()
+        if not isinstance(size, int):
+            raise AdapterError("token_record_size", f"token_record_size() returned {size!r}")
+        return size
 
     async def call_raising(self, probe: probes.Probe, *args: Any, step: str) -> BaseException:
         """Call a task that raises; return the exception the caller got (I4, B5)."""

@@ -37,6 +37,7 @@ from pytest_ctxprop.adapter import (
     WorkerInit,
     can_access_snapshots,
     can_cancel,
+    can_report_token_record,
     can_submit,
 )
 
@@ -62,6 +63,8 @@ class Setup:
     min_workers: int = 1
     #: S3/S4: the scenario spoils stored snapshots through adapter.snapshot_access()
     needs_snapshot_access: bool = False
+    #: T16: the scenario reads adapter.token_record_size()
+    needs_token_record: bool = False
     #: vars registered after the probe vars, whose register() errors the scenario judges (S6)
     register_also: tuple[contextvars.ContextVar[Any], ...] = ()
 
@@ -81,6 +84,8 @@ def check_capabilities(adapter: RuntimeAdapter | AsyncRuntimeAdapter, setup: Set
             f"the runtime honours at most {caps.max_workers} worker(s); this check needs "
             f"{setup.min_workers} (a nested submit-and-wait would wait on its own worker)"
         )
+    if setup.needs_token_record and not can_report_token_record(adapter):
+        not_applicable("the adapter does not report its used-token record (token_record_size())")
     if setup.needs_snapshot_access and not can_access_snapshots(adapter):
         not_applicable("the adapter offers no snapshot_access() hook to reach stored snapshots")
     if setup.worker_init is not None and not caps.worker_init:
@@ -116,6 +121,10 @@ def _prepare(adapter: RuntimeAdapter | AsyncRuntimeAdapter, setup: Setup, caller
         if adapter.traits.vars_travel == "registered":
             for var in probes.REGISTERED:
                 adapter.register(var)
+            if adapter.traits.token_transport:
+                from ctxprop_conformance.token_probe_vars import TV
+
+                adapter.register(TV)  # type: ignore[arg-type]
             for var in setup.register_also:
                 try:
                     adapter.register(var)

@@ -233,6 +233,58 @@ async def task_context_has_async(names: list[str]) -> Any:
     return describe({name: VARS[name] in context for name in names})
 
 
+class TokenCarrier(ProbeError):
+    """T15: an exception with a token among its args."""
+
+
+def _reset(token: Any) -> str:
+    try:
+        token.var.reset(token)
+    except Exception as exc:  # the outcome is what the check looks at
+        return f"{type(exc).__name__}: {exc}"
+    return "ok"
+
+
+def task_reset_tokens(tokens: list[Any]) -> Any:
+    """T11, T13, T16: reset each token here; the outcome of each (tokens travel as args)."""
+    return describe([_reset(t) for t in tokens])
+
+
+async def task_reset_tokens_async(tokens: list[Any]) -> Any:
+    return describe([_reset(t) for t in tokens])
+
+
+def task_return_token(token: Any) -> Any:
+    """T12: look at a token and send it back: raw, so the runtime carries the token."""
+    return {"old_value": describe(token.old_value), "token": token}
+
+
+async def task_return_token_async(token: Any) -> Any:
+    return {"old_value": describe(token.old_value), "token": token}
+
+
+def task_set_and_return_token(value: str) -> Any:
+    """T14: set TV here and hand the token back (awaited-call: the change flows back too)."""
+    from ctxprop_conformance.token_probe_vars import TV
+
+    return {"token": TV.set(value)}
+
+
+async def task_set_and_return_token_async(value: str) -> Any:
+    from ctxprop_conformance.token_probe_vars import TV
+
+    return {"token": TV.set(value)}
+
+
+def task_raise_with_token(token: Any) -> None:
+    """T15: raise an exception that carries the caller's token back."""
+    raise TokenCarrier("the task failed, carrying a token", token)
+
+
+async def task_raise_with_token_async(token: Any) -> None:
+    raise TokenCarrier("the task failed, carrying a token", token)
+
+
 def task_set_then_unset(name: str, value: Any) -> Any:
     token = VARS[name].set(value)
     VARS[name].reset(token)
@@ -275,6 +327,12 @@ SET_THEN_NESTED_READ = Probe(
 SET_THEN_UNSET = Probe("set_then_unset", task_set_then_unset, task_set_then_unset_async)
 CALL_CLOSURE = Probe("call_closure", task_call_closure, task_call_closure_async)
 CONTEXT_HAS = Probe("context_has", task_context_has, task_context_has_async)
+RESET_TOKENS = Probe("reset_tokens", task_reset_tokens, task_reset_tokens_async)
+RETURN_TOKEN = Probe("return_token", task_return_token, task_return_token_async)
+SET_AND_RETURN_TOKEN = Probe(
+    "set_and_return_token", task_set_and_return_token, task_set_and_return_token_async
+)
+RAISE_WITH_TOKEN = Probe("raise_with_token", task_raise_with_token, task_raise_with_token_async)
 
 PROBES: tuple[Probe, ...] = (
     READ,
@@ -288,6 +346,10 @@ PROBES: tuple[Probe, ...] = (
     SET_THEN_UNSET,
     CALL_CLOSURE,
     CONTEXT_HAS,
+    RESET_TOKENS,
+    RETURN_TOKEN,
+    SET_AND_RETURN_TOKEN,
+    RAISE_WITH_TOKEN,
 )
 
 

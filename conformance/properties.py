@@ -310,9 +310,7 @@ def get(property_id: str) -> Property:
 
 
 #: property IDs this suite version does not check yet (shown as such, never as absence)
-NOT_CHECKED: frozenset[str] = frozenset(
-    {"T11", "T12", "T13", "T14", "T15", "T16"}
-)
+NOT_CHECKED: frozenset[str] = frozenset()
 #: how each section is checked: against a runtime adapter, a contextvars implementation,
 #: or by pytest-ctxprop's own tests (the fixtures it ships)
 CHECKED_AGAINST: dict[str, str] = {

@@ -198,6 +198,10 @@ class _AdapterBase:
         """S3/S4: reach the stored snapshot of the next task (see :class:`SnapshotAccess`)."""
         raise Unsupported(f"{type(self).__name__} offers no snapshot_access() hook")
 
+    def token_record_size(self) -> int:
+        """T16: how many entries the runtime keeps to enforce single use of travelled tokens."""
+        raise Unsupported(f"{type(self).__name__} does not report its used-token record")
+
     def nested_runner(self) -> dict[str, Any]:
         """How a task in another process reaches this runtime again (F6).
 
@@ -231,6 +235,11 @@ def can_call(adapter: object) -> bool:
 
 def can_cancel(adapter: object) -> bool:
     return _overrides(adapter, "cancel")
+
+
+def can_report_token_record(adapter: object) -> bool:
+    """The adapter offers ``token_record_size()`` (T16)."""
+    return _overrides(adapter, "token_record_size")
 
 
 def can_access_snapshots(adapter: object) -> bool:

@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import multiprocessing
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 from ctxprop_conformance import stdlib_runtimes
+from ctxprop_reference import vars as _reference_vars
 from ctxprop_reference.aio import AwaitedCall, PendingCall, offload, spawn
 from ctxprop_reference.process_pool import ContextProcessPool
 from ctxprop_reference.snapshot import VarRegistry
@@ -93,6 +95,13 @@ class AwaitedCallAdapter(stdlib_runtimes.CreateTaskAdapter):
     traits: ClassVar[Traits] = Traits(
         model="awaited-call",
         reuses_workers=True,
+        token_transport=True,
+        deviations={
+            "T11": "a task's Context can be given to asyncio only from Python 3.11 on, so on "
+            "3.10 a caller's token cannot be made resettable in the task (docs/reference.md)"
+        }
+        if sys.version_info < (3, 11)
+        else {},
         worker_ambient="no workers",
         error_changes="dropped: a task that raises leaves the caller's context as it was",
     )
@@ -108,6 +117,9 @@ class AwaitedCallAdapter(stdlib_runtimes.CreateTaskAdapter):
 
     async def result(self, handle: PendingCall, timeout: float) -> Any:  # type: ignore[override]
         return await self.calls.result(handle, timeout)
+
+    def token_record_size(self) -> int:
+        return len(_reference_vars._live_tokens)  # in-process: nothing is recorded at all
 
     async def cancel(self, handle: PendingCall, timeout: float) -> None:  # type: ignore[override]
         await super().cancel(handle.task, timeout)
@@ -133,11 +145,13 @@ class ProcessPoolSpawnAdapter(stdlib_runtimes.ThreadPoolAdapter):
         model="copy",
         crosses_process=True,
         reuses_workers=True,
+        token_transport=True,
         vars_travel="registered",
         worker_ambient=_NOT_VISIBLE,
     )
     capabilities: ClassVar[Capabilities] = Capabilities(max_workers=2)
     start_method: ClassVar[str] = "spawn"
+    pool_class: ClassVar[type[ContextProcessPool]] = ContextProcessPool
 
     def __init__(self) -> None:
         self.registry = VarRegistry()
@@ -147,7 +161,7 @@ class ProcessPoolSpawnAdapter(stdlib_runtimes.ThreadPoolAdapter):
         self.registry.register_importable(var.name)
 
     def start(self, *, workers: int, worker_init: WorkerInit | None = None) -> None:
-        self.pool = ContextProcessPool(  # type: ignore[assignment]
+        self.pool = self.pool_class(  # type: ignore[assignment]
             workers,
             registry=self.registry,
             dataclasses=(
@@ -161,6 +175,11 @@ class ProcessPoolSpawnAdapter(stdlib_runtimes.ThreadPoolAdapter):
 
     def stop(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def token_record_size(self) -> int:
+        # single use is carried on each dispatch and result; what stays is only the
+        # weak index of tokens still alive in this process
+        return len(_reference_vars._live_tokens)
 
 
 class ProcessPoolForkAdapter(ProcessPoolSpawnAdapter):

@@ -16,8 +16,10 @@ import contextvars
 import sys
 from collections.abc import Callable, Coroutine, Iterable
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
+
+from ctxprop_reference import token_dispatch
 
 T = TypeVar("T")
 
@@ -60,10 +62,12 @@ async def _run_and_capture(
 
 @dataclass
 class PendingCall:
-    """A submitted awaited call: the task and what the caller had at submit."""
+    """A submitted awaited call: the task, what the caller had at submit, its lent tokens."""
 
     task: asyncio.Task[tuple[bool, Any, contextvars.Context]]
     before: dict[contextvars.ContextVar[Any], Any]
+    #: the caller's tokens made resettable in the task, with their own stdlib tokens
+    lent: list[tuple[Any, Any]] = field(default_factory=list)
 
 
 class AwaitedCall:
@@ -73,8 +77,19 @@ class AwaitedCall:
         self.forward_only: set[contextvars.ContextVar[Any]] = set(forward_only)
 
     def submit(self, fn: Callable[..., Coroutine[Any, Any, Any]], /, *args: Any) -> PendingCall:
+        """Start the task in a copy of the caller's context.
+
+        Reference Tokens the caller minted here and passes in can be reset by
+        the task, once (T11; Python 3.11+, where a task's Context can be given).
+        """
         before = dict(contextvars.copy_context())
-        return PendingCall(spawn(_run_and_capture(fn, args)), before)
+        mine = [t for t in token_dispatch.tokens_in(args) if token_dispatch.minted_here(t)]
+        if not mine or sys.version_info < (3, 11):
+            return PendingCall(spawn(_run_and_capture(fn, args)), before)
+        lent = [(t, t._stdlib_token) for t in mine]
+        context = token_dispatch.bound_copy(mine)
+        task = asyncio.get_running_loop().create_task(_run_and_capture(fn, args), context=context)
+        return PendingCall(task, before, lent)
 
     async def result(self, call: PendingCall, timeout: float | None = None) -> Any:
         """Await the task; in the *current* (caller's) context, apply what it changed.
@@ -86,14 +101,32 @@ class AwaitedCall:
         if not call.task.done():
             raise TimeoutError(f"awaited call still running after {timeout}s")
         ok, value, after = call.task.result()
-        if not ok:
+        for token, own in call.lent:  # unspent lent tokens reset here again, as before
+            if not token._used:
+                token._stdlib_token = own
+        if not ok:  # documented rule (B5): a task that raises has its changes dropped
             raise value
+        lent = {id(t) for t, _ in call.lent}
+        minted = {
+            id(t._var._stdlib_var): t for t in token_dispatch.tokens_in(value) if id(t) not in lent
+        }
         for var, new in after.items():
             if var in self.forward_only:
                 continue
             if var not in call.before or call.before[var] is not new:
-                var.set(new)
+                self.apply_change(var, new, minted.get(id(var)))
         return value
+
+    def apply_change(self, var: contextvars.ContextVar[Any], new: Any, token: Any) -> None:
+        """Set ``var`` to the task's ``new`` value in the caller's context.
+
+        ``token``: a token the task minted for ``var`` and returned; setting the
+        value through it makes it reset ``var`` here, to its pre-call value (T14).
+        """
+        if token is not None:
+            token_dispatch.rebind_here(token, new)
+        else:
+            var.set(new)
 
     async def __call__(self, fn: Callable[..., Coroutine[Any, Any, T]], /, *args: Any) -> T:
         return await self.result(self.submit(fn, *args))  # type: ignore[no-any-return]

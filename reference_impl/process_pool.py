@@ -16,8 +16,10 @@ import multiprocessing
 import uuid
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from ctxprop_reference import token_dispatch
 from ctxprop_reference.snapshot import SnapshotSerializer, VarRegistry, VarSpec
 from ctxprop_reference.snapshot_codec import JsonCodec
 
@@ -53,10 +55,49 @@ def _codec(dataclasses: tuple[tuple[str, str], ...]) -> JsonCodec:
     return codec
 
 
-def _run_in_snapshot(task_id: str, record: bytes, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
-    """Run one task in a new Context holding exactly its snapshot."""
+@dataclass(frozen=True)
+class _Outcome:
+    """What a worker sends back: the value or the exception, and the tokens it spent."""
+
+    value: Any = None
+    error: BaseException | None = None
+    used: tuple[dict[str, Any], ...] = ()
+
+
+def _run_in_snapshot(
+    task_id: str, record: bytes, fn: Callable[..., Any], args: tuple[Any, ...]
+) -> _Outcome:
+    """Run one task in a new Context holding exactly its snapshot (and its bound tokens)."""
     assert _WORKER_SERIALIZER is not None, "worker started without _worker_start"
-    return _WORKER_SERIALIZER.loads(task_id, record).run(fn, *args)
+    tokens: list[tuple[Any, bool]] = []
+    args = token_dispatch.decode(args, tokens)
+    context = token_dispatch.restore(_WORKER_SERIALIZER.loads(task_id, record), tokens)
+    try:
+        value, error = token_dispatch.encode(context.run(fn, *args)), None
+    except Exception as exc:
+        value, error = None, token_dispatch.encode(exc)
+    used = tuple(t.__ctxprop_wire__() for t, _ in tokens if t._used)
+    return _Outcome(value, error, used)
+
+
+def _settle(
+    inner: concurrent.futures.Future[_Outcome], outer: concurrent.futures.Future[Any]
+) -> None:
+    """Hand the worker's outcome to the caller's future, tokens turned back into tokens."""
+    if inner.cancelled():
+        outer.cancel()
+        return
+    failure = inner.exception()
+    if failure is not None:
+        outer.set_exception(failure)
+        return
+    outcome = inner.result()
+    for wire in outcome.used:  # single use across processes: the caller's tokens are spent
+        token_dispatch.decode(token_dispatch.TokenRef(wire))
+    if outcome.error is not None:
+        outer.set_exception(token_dispatch.decode(outcome.error))
+    else:
+        outer.set_result(token_dispatch.decode(outcome.value))
 
 
 def _no_op() -> None:
@@ -101,11 +142,33 @@ class ContextProcessPool:
             for future in futures:
                 future.result(timeout)
 
+    #: what a worker runs for each task (module level: it is pickled by reference)
+    worker: Callable[..., _Outcome] = staticmethod(_run_in_snapshot)
+
+    def encode_args(self, args: tuple[Any, ...]) -> tuple[Any, ...]:
+        """The arguments as they travel: tokens minted here are marked resettable there."""
+        return token_dispatch.encode(args, here=True)  # type: ignore[no-any-return]
+
+    def settle(
+        self, inner: concurrent.futures.Future[_Outcome], outer: concurrent.futures.Future[Any]
+    ) -> None:
+        """Hand a worker's outcome to the caller's future (see :func:`_settle`)."""
+        _settle(inner, outer)
+
     def submit(self, fn: Callable[..., T], /, *args: Any) -> concurrent.futures.Future[T]:
-        """Capture the registered vars now; run ``fn(*args)`` in a worker in exactly those."""
+        """Capture the registered vars now; run ``fn(*args)`` in a worker in exactly those.
+
+        Reference Tokens in ``args`` travel by their wire hook; those minted in
+        the current Context can be reset by the task, once (docs/cross-process.md).
+        """
         task_id = uuid.uuid4().hex
         record = self._serializer.dumps(task_id)
-        return self._executor.submit(_run_in_snapshot, task_id, record, fn, args)
+        inner = self._executor.submit(
+            type(self).worker, task_id, record, fn, self.encode_args(args)
+        )
+        outer: concurrent.futures.Future[T] = concurrent.futures.Future()
+        inner.add_done_callback(lambda done: self.settle(done, outer))
+        return outer
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         self._executor.shutdown(wait=wait, cancel_futures=cancel_futures)

@@ -43,7 +43,11 @@ INNER_TIMEOUT = 60.0
 #: what a leaked Future, task or unraisable exception prints when it is collected
 LEAK_MARKERS = ("never retrieved", "Task was destroyed", "Exception ignored", "INTERNALERROR")
 #: the properties a runtime adapter is judged on (the others need no runtime)
-JUDGED = [pid for pid, prop in PROPERTIES.items() if prop.section in ("F", "I", "B", "S")]
+JUDGED = [
+    pid
+    for pid, prop in PROPERTIES.items()
+    if prop.section in ("F", "I", "B", "S") or pid in {f"T{n}" for n in range(11, 17)}
+]
 CLEAN = {"pass", "n/a"}
 REFERENCE = sorted(name for name in BUILTIN_RUNTIMES if name.startswith("reference."))
 #: judged only on time here: their verdicts are whatever the interpreter does

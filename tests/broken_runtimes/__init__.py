@@ -12,6 +12,7 @@ _F = "tests.broken_runtimes.forward"
 _I = "tests.broken_runtimes.isolation"
 _B = "tests.broken_runtimes.backprop"
 _S = "tests.broken_runtimes.serialization"
+_T = "tests.broken_runtimes.tokens"
 
 REGISTRY: dict[str, str] = {
     "F1": f"{_F}:JsonWireDropsContext",
@@ -40,6 +41,12 @@ REGISTRY: dict[str, str] = {
     "S4": f"{_S}:UnpicklesWhatItFinds",
     "S5": f"{_S}:ShipsDefaults",
     "S6": f"{_S}:SkipsVarsItCannotImport",
+    "T11": f"{_T}:ForgetsUsedTokens",
+    "T12": f"{_T}:DropsForeignTokensOnReturn",
+    "T13": f"{_T}:BindsEveryToken",
+    "T14": f"{_T}:ReturnedTokensStayInTheTask",
+    "T15": f"{_T}:ExceptionsKeepOnlyTheMessage",
+    "T16": f"{_T}:UnboundedUsedTokenLedger",
 }
 
 _C = "tests.broken_runtimes.contract"

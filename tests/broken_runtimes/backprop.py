@@ -146,20 +146,14 @@ class _LastSubmittedCall(AwaitedCall):
 
     async def result(self, call: PendingCall, timeout: float | None = None) -> Any:
         await asyncio.wait({call.task}, timeout=timeout)
-        if not call.task.done():
-            raise TimeoutError(f"awaited call still running after {timeout}s")
-        ok, value, _ = call.task.result()
+        merged = self.current  # the bug: the runtime's single slot is merged, not this call
+        value = await super().result(merged, timeout)
+        if merged is call:
+            return value
+        ok, own, _ = call.task.result()
         if not ok:
-            raise value
-        merged = self.current  # the bug: the runtime's single slot, not this call
-        await asyncio.wait({merged.task}, timeout=timeout)
-        if merged.task.done() and not merged.task.cancelled():
-            merged_ok, _, after = merged.task.result()
-            if merged_ok:
-                for var, new in _changed(dict(after), merged.before).items():
-                    if var not in self.forward_only:
-                        var.set(new)
-        return value
+            raise own
+        return own
 
 
 class SingleInFlightSlot(AwaitedCallAdapter):
@@ -175,14 +169,15 @@ class SingleInFlightSlot(AwaitedCallAdapter):
 
 class _ClearsOnError(AwaitedCall):
     async def result(self, call: PendingCall, timeout: float | None = None) -> Any:
-        await asyncio.wait({call.task}, timeout=timeout)
-        if call.task.done() and not call.task.cancelled():
-            ok, error, after = call.task.result()
-            if not ok:
-                for var in _changed(dict(after), call.before):
-                    var.set(None)  # the bug: "rolls back" to None, not to the caller's value
-                raise error
-        return await super().result(call, timeout)
+        try:
+            return await super().result(call, timeout)
+        except Exception:
+            if call.task.done() and not call.task.cancelled():
+                ok, _, after = call.task.result()
+                if not ok:
+                    for var in _changed(dict(after), call.before):
+                        var.set(None)  # the bug: "rolls back" to None, not to the caller's value
+            raise
 
 
 class FailedCallClearsVars(AwaitedCallAdapter):
