@@ -1,6 +1,10 @@
-"""Verdicts from pytest reports, and the matrix: terminal, Markdown and JSON.
+"""Verdicts from pytest reports, and the JSON report ``ctxprop-report/1``.
 
-The JSON schema is versioned (``SCHEMA``) and documented in docs/report.md.
+The report is written atomically twice: once as the session starts, marked
+``complete: false, failed: true``, and again as it ends.  A session that dies
+on the way (INTERNALERROR, ``os._exit``, a signal) leaves the first one, so a
+report is never mistaken for a complete, passing run.  The schema is the
+package's ``report.schema.json`` and docs/report.md.
 """
 
 from __future__ import annotations
@@ -9,6 +13,9 @@ import json
 import os
 import platform
 import sys
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,16 +28,8 @@ from pytest_ctxprop._verdicts import (
 )
 
 SCHEMA = "ctxprop-report/1"
-
-SYMBOLS: dict[str, str] = {
-    Verdict.PASS.value: ".",
-    Verdict.FAIL.value: "F",
-    Verdict.DEVIATION.value: "D",
-    Verdict.NA.value: "-",
-    Verdict.INCONCLUSIVE.value: "?",
-    Verdict.ERROR.value: "E",
-}
-LEGEND = ". pass  F fail  D deviation (declared)  - n/a  ? inconclusive  E error"
+SCHEMA_FILE = Path(__file__).with_name("report.schema.json")
+_NORMAL_END = (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED)
 
 
 def verdict_of(report: pytest.TestReport, call: pytest.CallInfo[None]) -> dict[str, str] | None:
@@ -65,39 +64,67 @@ def verdict_of(report: pytest.TestReport, call: pytest.CallInfo[None]) -> dict[s
     return None
 
 
-class VerdictStore:
-    """The verdicts of a session, keyed by (subject, property)."""
+def check_ref(nodeid: str, subject: str, pid: str) -> dict[str, str]:
+    return {"runtime": subject, "property": pid, "nodeid": nodeid}
 
-    def __init__(self, runtimes: list[Any], impls: list[Any]) -> None:
+
+class VerdictStore:
+    """The verdicts of a session, keyed by (subject, property), and what was selected."""
+
+    def __init__(self, runtimes: list[Any], impls: list[Any], selection: dict[str, Any]) -> None:
         self.runtimes = runtimes
         self.impls = impls
+        self.selection = selection
         self.results: dict[tuple[str, str], dict[str, Any]] = {}
+        self.selected: dict[str, dict[str, str]] = {}
+        self.deselected: dict[str, dict[str, str]] = {}
 
-    def record(self, data: dict[str, Any], nodeid: str) -> None:
+    def expect(self, checks: Iterable[dict[str, str]]) -> None:
+        """Checks the session will run (after -k, -m, --deselect and path arguments)."""
+        for check in checks:
+            self.selected.setdefault(check["nodeid"], check)
+
+    def deselect(self, checks: Iterable[dict[str, str]]) -> None:
+        for check in checks:
+            self.deselected.setdefault(check["nodeid"], check)
+
+    def record(self, data: dict[str, Any], nodeid: str, *, ran: bool) -> None:
         key = (data["subject"], data["property"])
         notes = [n for n in data.get("notes", ()) if n]
         previous = self.results.get(key)
+        ran = ran or bool(previous and previous["ran"])
         # a later phase (teardown) can only make things worse, never better
         if previous and previous["verdict"] == Verdict.ERROR.value:
+            previous["ran"] = ran
             return
-        reason = data["reason"] or "; ".join(notes)
         self.results[key] = {
             "runtime": data["subject"],
             "property": data["property"],
             "verdict": data["verdict"],
-            "reason": reason,
+            "reason": data["reason"] or "; ".join(notes),
             "nodeid": nodeid,
+            "ran": ran,
         }
 
-    def to_json(self) -> dict[str, Any]:
-        from ctxprop_conformance.properties import PROPERTIES, SPEC_VERSION
+    def to_json(self, *, complete: bool, exit_status: int | None) -> dict[str, Any]:
+        from ctxprop_conformance.properties import PROPERTIES, SPEC_VERSION, coverage
         from pytest_ctxprop import __version__
 
         order = {pid: i for i, pid in enumerate(PROPERTIES)}
-        results = sorted(self.results.values(), key=lambda r: (r["runtime"], order[r["property"]]))
+        rows = list(self.results.values())
+        decided = {(r["runtime"], r["property"]) for r in rows}
+        rows += [  # selected, never reported: the session stopped before them
+            {**c, "verdict": None, "reason": "not run: the session ended first", "ran": False}
+            for c in self.selected.values()
+            if (c["runtime"], c["property"]) not in decided
+        ]
+        rows.sort(key=lambda r: (r["runtime"], order.get(r["property"], len(order))))
         summary = {v.value: 0 for v in Verdict}
-        for r in results:
-            summary[r["verdict"]] += 1
+        for r in rows:
+            if r["verdict"] is not None:
+                summary[r["verdict"]] += 1
+        not_run = sum(r["verdict"] is None for r in rows)
+        complete = complete and not_run == 0
         return {
             "schema": SCHEMA,
             "suite_version": __version__,
@@ -105,55 +132,45 @@ class VerdictStore:
             "python": platform.python_version(),
             "implementation": sys.implementation.name,
             "platform": sys.platform,
+            "complete": complete,
+            "exit_status": exit_status,
             "runtimes": {
                 r.name: {"traits": r.traits.as_dict(), "unavailable": r.unavailable}
                 for r in self.runtimes
             },
             "contextvars": {i.name: {"deviations": dict(i.deviations)} for i in self.impls},
-            "results": results,
+            "coverage": coverage(),
+            "selection": {
+                **self.selection,
+                "selected": len(self.selected) or len(rows),
+                "not_run": not_run,
+                "deselected": sorted(
+                    self.deselected.values(), key=lambda c: (c["runtime"], c["nodeid"])
+                ),
+            },
+            "results": rows,
             "summary": summary,
-            "failed": any(Verdict(r["verdict"]).fails_session for r in results),
+            "failed": not complete
+            or any(Verdict(r["verdict"]).fails_session for r in rows if r["verdict"]),
         }
 
-    def write(self, path: str) -> None:
-        tmp = f"{path}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(self.to_json(), f, indent=2, sort_keys=False)
+    def write(self, path: Path, *, complete: bool, exit_status: int | None) -> None:
+        """Replace ``path`` atomically: a reader sees the old report or the new one."""
+        write_json_atomically(path, self.to_json(complete=complete, exit_status=exit_status))
+
+    def finish(self, path: Path, exit_status: int) -> None:
+        self.write(path, complete=exit_status in _NORMAL_END, exit_status=int(exit_status))
+
+
+def write_json_atomically(path: Path, data: dict[str, Any]) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2)
             f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
-
-
-def _grid(report: dict[str, Any]) -> tuple[list[str], list[str], dict[tuple[str, str], str]]:
-    from ctxprop_conformance.properties import PROPERTIES
-
-    cells = {(r["runtime"], r["property"]): r["verdict"] for r in report["results"]}
-    subjects = list(dict.fromkeys(r["runtime"] for r in report["results"]))
-    seen = {pid for _, pid in cells}
-    columns = [pid for pid in PROPERTIES if pid in seen]
-    return subjects, columns, cells
-
-
-def render_terminal(report: dict[str, Any]) -> str:
-    """Subjects x property IDs, one character a cell, with a legend and totals."""
-    subjects, columns, cells = _grid(report)
-    width = max([len(s) for s in subjects] + [7])
-    header = " " * width + "  " + " ".join(f"{c:<3}" for c in columns)
-    lines = [header]
-    for s in subjects:
-        row = " ".join(f"{SYMBOLS.get(cells.get((s, c), ''), ' '):<3}" for c in columns)
-        lines.append(f"{s:<{width}}  {row}".rstrip())
-    totals = ", ".join(f"{n} {v}" for v, n in report["summary"].items() if n)
-    lines += ["", LEGEND, f"totals: {totals}"]
-    return "\n".join(lines)
-
-
-def render_markdown(report: dict[str, Any]) -> str:
-    subjects, columns, cells = _grid(report)
-    lines = [
-        "| runtime | " + " | ".join(columns) + " |",
-        "| --- |" + " --- |" * len(columns),
-    ]
-    for s in subjects:
-        lines.append(f"| {s} | " + " | ".join(cells.get((s, c), "") for c in columns) + " |")
-    lines += ["", f"Python {report['python']} ({report['implementation']}, {report['platform']})"]
-    return "\n".join(lines)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,24 +1,33 @@
 """Turning what the user selected into runtimes and contextvars implementations.
 
-Sources, in order: ``--ctxprop-runtime`` (repeatable), ini ``ctxprop_runtimes``,
-and the ``pytest_ctxprop_runtimes`` hook.  A spec is a short name (built-in, or
+Sources: ``--ctxprop-runtime`` (repeatable) or else ini ``ctxprop_runtime``, plus
+the ``pytest_ctxprop_runtimes`` hook.  A spec is a short name (built-in, or
 from the ``ctxprop.runtimes`` entry-point group), ``NAME.*`` for a family of
-short names, ``pkg.mod:factory``, or ``name=pkg.mod:factory``.  Anything wrong
-is a :class:`pytest.UsageError` naming the spec and the problem.
+short names, ``pkg.mod:factory``, or ``name=pkg.mod:factory``.  Names are
+unique and non-empty across all sources.  Anything wrong is a
+:class:`pytest.UsageError` naming the spec and the problem.
+
+A module that is not importable as is is looked for in the invocation folder,
+then in the rootdir, and that folder goes first on ``sys.path`` (what
+``python -m pytest`` and a rootdir ``conftest.py`` do), so a spec typed in the
+repository root works with ``pytest`` and ``python -m pytest`` alike.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable, Mapping
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 import pytest
 
 from pytest_ctxprop._builtin import BUILTIN_RUNTIMES
+from pytest_ctxprop._settings import Specs
 from pytest_ctxprop.adapter import AsyncRuntimeAdapter, RuntimeAdapter, RuntimeUnavailable, Traits
 
 ENTRY_POINT_GROUP = "ctxprop.runtimes"
@@ -56,12 +65,39 @@ def known_short_names() -> dict[str, str]:
     return names
 
 
-def _import_object(spec: str, what: str) -> Any:
+def _short_name_conflicts() -> dict[str, list[str]]:
+    """Short names declared with different targets (built-in and entry points)."""
+    targets: dict[str, list[str]] = {n: [t] for n, t in BUILTIN_RUNTIMES.items()}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        seen = targets.setdefault(ep.name, [])
+        if ep.value not in seen:
+            seen.append(ep.value)
+    return {n: t for n, t in targets.items() if len(t) > 1}
+
+
+def _import_module(module_name: str, search: Sequence[Path]) -> Any:
+    """Import as is; else from the first search folder holding the top-level name."""
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        top = module_name.partition(".")[0]
+        if exc.name != top:
+            raise
+        for folder in search:
+            if (folder / top).is_dir() or (folder / f"{top}.py").is_file():
+                if str(folder) not in sys.path:
+                    sys.path.insert(0, str(folder))
+                importlib.invalidate_caches()
+                return importlib.import_module(module_name)
+        raise
+
+
+def _import_object(spec: str, what: str, search: Sequence[Path] = ()) -> Any:
     module_name, sep, attr = spec.partition(":")
     if not module_name:
         raise pytest.UsageError(f"{what}: {spec!r} names no module")
     try:
-        obj: Any = importlib.import_module(module_name)
+        obj: Any = _import_module(module_name, search)
     except Exception as exc:
         raise pytest.UsageError(
             f"{what}: cannot import module {module_name!r}: {type(exc).__name__}: {exc}"
@@ -109,52 +145,83 @@ def _runtime(name: str, factory: Any, what: str) -> SelectedRuntime:
     return SelectedRuntime(name, factory, traits)
 
 
-def _expand(spec: str, short: dict[str, str]) -> list[tuple[str, str]]:
+def _expand(spec: str, short: dict[str, str], origin: str) -> list[tuple[str, str]]:
     """One spec -> [(name, module:attr)]."""
+    label = f"{origin}={spec}" if origin.startswith("--") else f"{origin}: {spec}"
     name, eq, target = spec.partition("=")
     if eq:
+        if not name.strip():
+            raise pytest.UsageError(f"{label}: empty runtime name before '='")
+        if not target.strip():
+            raise pytest.UsageError(f"{label}: nothing after '=' (need pkg.mod:factory)")
         return [(name.strip(), target.strip())]
     spec = spec.strip()
     if spec.endswith(".*"):
         family = [(n, t) for n, t in short.items() if n.startswith(spec[:-1])]
         if not family:
-            raise pytest.UsageError(f"--ctxprop-runtime={spec}: no runtime names match")
+            raise pytest.UsageError(f"{label}: no runtime names match")
         return family
     if spec in short:
         return [(spec, short[spec])]
     if ":" not in spec:
         raise pytest.UsageError(
-            f"--ctxprop-runtime={spec}: not a known runtime name and not 'pkg.mod:factory' "
+            f"{label}: not a known runtime name and not 'pkg.mod:factory' "
             f"(known names: {', '.join(sorted(short))})"
         )
     return [(spec, spec)]
 
 
-def select_runtimes(config: pytest.Config) -> list[SelectedRuntime]:
-    specs: list[str] = list(config.getoption("ctxprop_runtime") or [])
-    specs += [s for s in config.getini("ctxprop_runtimes") if s.strip()]
-    short = known_short_names() if specs else {}
-    chosen: dict[str, SelectedRuntime] = {}
-    for spec in specs:
-        for name, target in _expand(spec, short):
-            if name not in chosen:
+def search_folders(config: pytest.Config) -> list[Path]:
+    """Where a spec's module is looked for when it is not importable as is."""
+    return list(dict.fromkeys([config.invocation_params.dir, config.rootpath]))
+
+
+def _is_new(chosen: Mapping[str, tuple[str, Any]], name: str, target: str, source: str) -> bool:
+    """False for the same runtime named twice; a usage error for one name, two runtimes."""
+    if name not in chosen:
+        return True
+    if chosen[name][0] == target:
+        return False  # e.g. by a family and by its own name
+    raise pytest.UsageError(
+        f"runtime name {name!r} is selected twice: {chosen[name][0]} and {target} "
+        f"({source}); give one of them another name (name=pkg.mod:factory)"
+    )
+
+
+def select_runtimes(config: pytest.Config, specs: Specs) -> list[SelectedRuntime]:
+    short = known_short_names() if specs.specs else {}
+    conflicts = _short_name_conflicts() if specs.specs else {}
+    search = search_folders(config)
+    chosen: dict[str, tuple[str, SelectedRuntime]] = {}
+    for spec in specs.specs:
+        for name, target in _expand(spec, short, specs.origin):
+            if name in conflicts and "=" not in spec:
+                raise pytest.UsageError(
+                    f"runtime name {name!r} is declared twice: {' and '.join(conflicts[name])} "
+                    f"(built-in names and the {ENTRY_POINT_GROUP!r} entry points)"
+                )
+            if _is_new(chosen, name, target, specs.origin):
                 what = f"runtime {name!r} ({target})"
-                chosen[name] = _runtime(name, _import_object(target, what), what)
+                chosen[name] = (target, _runtime(name, _import_object(target, what, search), what))
     for mapping in config.hook.pytest_ctxprop_runtimes(config=config):
         for name, factory in (mapping or {}).items():
-            if name in chosen:
-                raise pytest.UsageError(f"runtime name {name!r} is selected twice")
-            chosen[name] = _runtime(name, factory, f"runtime {name!r} (pytest_ctxprop_runtimes)")
-    return list(chosen.values())
+            if not isinstance(name, str) or not name.strip():
+                raise pytest.UsageError(
+                    f"pytest_ctxprop_runtimes returned the runtime name {name!r}: "
+                    "need a non-empty string"
+                )
+            if _is_new(chosen, name, repr(factory), "pytest_ctxprop_runtimes hook"):
+                what = f"runtime {name!r} (pytest_ctxprop_runtimes)"
+                chosen[name] = (repr(factory), _runtime(name, factory, what))
+    return [runtime for _, runtime in chosen.values()]
 
 
-def select_contextvars(config: pytest.Config) -> list[ContextvarsImpl]:
-    specs: list[str] = list(config.getoption("ctxprop_contextvars") or [])
-    specs += [s for s in config.getini("ctxprop_contextvars") if s.strip()]
+def select_contextvars(config: pytest.Config, specs: Specs) -> list[ContextvarsImpl]:
+    search = search_folders(config)
     impls: dict[str, ContextvarsImpl] = {}
-    for spec in dict.fromkeys(s.strip() for s in specs):
-        what = f"--ctxprop-contextvars={spec}"
-        obj = _import_object(spec, what)
+    for spec in dict.fromkeys(s.strip() for s in specs.specs):
+        what = f"{specs.origin}={spec}" if specs.on_command_line else f"{specs.origin}: {spec}"
+        obj = _import_object(spec, what, search)
         missing = [a for a in _CONTEXTVARS_API if not hasattr(obj, a)]
         if missing:
             raise pytest.UsageError(f"{what}: {obj!r} lacks {', '.join(missing)}")

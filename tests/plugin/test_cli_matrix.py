@@ -25,8 +25,9 @@ def ctxprop(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_matrix_on_every_builtin_runtime_reports_and_exits_0() -> None:
-    proc = ctxprop("matrix", "--json")
+def test_matrix_on_every_builtin_runtime_reports_and_exits_0(project: Path, check_report) -> None:
+    """README's ``ctxprop matrix``, typed in a user's folder (with --json to read it)."""
+    proc = run_ctxprop(project, "matrix", "--json")
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert set(report["runtimes"]) == set(BUILTIN_RUNTIMES)
@@ -40,7 +41,8 @@ def test_matrix_on_every_builtin_runtime_reports_and_exits_0() -> None:
     # the stdlib's plain thread pool really does lose the context
     assert by_runtime["stdlib.threadpool"]["F1"] == "fail"
     assert by_runtime["stdlib.thread_copy_context"]["F1"] == "pass"
-    assert "verdicts on 14 runtimes" in proc.stderr
+    assert f"verdicts on {len(BUILTIN_RUNTIMES)} runtimes" in proc.stderr
+    check_report(report)
 
 
 def test_matrix_prints_the_terminal_matrix_and_markdown() -> None:
@@ -103,7 +105,9 @@ def test_version_and_a_clean_help() -> None:
 
 
 def test_a_runtime_from_the_current_folder_with_progress_and_fail_on(project: Path) -> None:
-    proc = run_ctxprop(project, "matrix", "--runtime", "scratch:Forgetful", "--fail-on", "fail,error")
+    proc = run_ctxprop(
+        project, "matrix", "--runtime", "scratch:Forgetful", "--fail-on", "fail,error"
+    )
     assert proc.returncode == 1, proc.stderr
     assert "  [1/1] scratch:Forgetful ..." in proc.stderr
     assert re.search(r"\[1/1\] scratch:Forgetful: .*fail.* \(\d+\.\ds\)", proc.stderr)
@@ -125,7 +129,8 @@ def test_a_hung_child_is_stopped_and_named(project: Path) -> None:
     assert proc.returncode == 2, proc.stderr
     assert re.search(
         r"the suite hung and was stopped: one check took longer than 7s; last progress: "
-        r"ctxprop: start ctxprop_conformance/test_forward.py::test_F1_\w+\[scratch:FreezesProcess\]",
+        r"ctxprop: start ctxprop_conformance/test_forward.py::test_F1_\w+"
+        r"\[scratch:FreezesProcess\]",
         proc.stderr,
     ), proc.stderr
     assert list((project / "tmp").iterdir()) == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 
@@ -14,9 +16,10 @@ import pytest
         pytest.param(["--ctxprop-timeout=-1"], "", "*--ctxprop-timeout=-1: need*", id="negative"),
         pytest.param(["--ctxprop-timeout=nan"], "", "*--ctxprop-timeout=nan: need*", id="nan"),
         pytest.param(["--ctxprop-timeout=inf"], "", "*--ctxprop-timeout=inf: need*", id="inf"),
-        pytest.param([], "ctxprop_timeout = abc", "*ini ctxprop_timeout = abc: need*", id="ini-abc"),
-        pytest.param([], "ctxprop_progress = maybe", "*ctxprop_progress = maybe: need true*",
-                     id="ini-bool"),  # fmt: skip
+        pytest.param([], "ctxprop_timeout = abc", "*ctxprop_timeout = abc: need*", id="ini-abc"),
+        pytest.param(
+            [], "ctxprop_progress = maybe", "*progress = maybe: need true*", id="ini-bool"
+        ),
         pytest.param(
             ["--ctxprop-runtime=a=scratch:Good", "--ctxprop-runtime=a=scratch:Minimal"],
             "",
@@ -40,6 +43,12 @@ import pytest
             id="report-folder-missing",
         ),
         pytest.param(
+            ["--ctxprop-runtime=scratch:Good", "--ctxprop-report=scratch.py/r.json"],
+            "",
+            "*--ctxprop-report=*scratch.py/r.json: folder * does not exist*",
+            id="report-folder-is-a-file",
+        ),
+        pytest.param(
             ["--ctxprop-runtime=scratch:Good", "--ctxprop-report=."],
             "",
             "*--ctxprop-report=*: is a directory*",
@@ -61,6 +70,7 @@ def test_a_bad_setting_is_a_usage_error_naming_it(
     assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
 
 
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere")
 def test_an_unwritable_report_is_refused_before_the_run(scratch: pytest.Pytester) -> None:
     locked = scratch.mkdir("locked")
     locked.chmod(0o500)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from ctxprop_conformance.properties import coverage
+
+RUNTIME_CHECKS = sum(len(s["checked"]) for s in coverage() if s["checked_against"] == "runtime")
+
 
 def test_a_runtime_that_forgets_the_context_fails_with_a_diff(scratch, run_suite) -> None:
     run = run_suite("--ctxprop-runtime=scratch:Forgetful", "-k", "F2")
@@ -47,7 +51,9 @@ def test_a_hung_runtime_is_an_error_within_the_bound(scratch, run_suite) -> None
     run = run_suite("--ctxprop-runtime=scratch:Hangs", "--ctxprop-timeout=0.5", "-k", "F1")
     assert run.ret == pytest.ExitCode.TESTS_FAILED
     assert run.verdicts("scratch:Hangs") == {"F1": "error"}
-    assert "did not finish the scenario within 2s (hung)" in run.reason("scratch:Hangs", "F1")
+    reason = run.reason("scratch:Hangs", "F1")
+    assert "hung" in reason
+    assert "0.5s" in reason or "2s" in reason  # the bound in force is named
 
 
 def test_an_undecidable_property_is_inconclusive_never_a_pass(scratch, run_suite) -> None:
@@ -62,7 +68,7 @@ def test_traits_make_properties_na_with_a_reason(scratch, run_suite) -> None:
     assert run.ret == pytest.ExitCode.OK
     assert run.verdicts("scratch:Minimal") == {"F7": "n/a", "I5": "n/a", "B1": "n/a"}
     assert run.reason("scratch:Minimal", "B1") == "model=copy: nothing flows back to the caller"
-    assert run.reason("scratch:Minimal", "I5") == "Minimal cannot cancel a running task"
+    assert "cannot cancel a running task" in run.reason("scratch:Minimal", "I5")
 
 
 def test_the_report_file_holds_every_verdict_with_traits_and_versions(scratch, run_suite) -> None:
@@ -76,11 +82,13 @@ def test_the_report_file_holds_every_verdict_with_traits_and_versions(scratch, r
     assert report["spec_version"] == "1"
     assert report["runtimes"]["scratch:Good"]["traits"]["reuses_workers"] is True
     assert report["runtimes"]["scratch:Good"]["traits"]["model"] == "copy"
-    assert len(report["results"]) == 40
+    assert len(report["results"]) == 2 * RUNTIME_CHECKS
     for row in report["results"]:
-        assert set(row) == {"runtime", "property", "verdict", "reason", "nodeid"}
+        assert set(row) == {"runtime", "property", "verdict", "reason", "nodeid", "ran"}
+        # only a verdict decided before the check's body (in setup) has not run
+        assert row["ran"] is True or row["verdict"] in ("n/a", "error", "inconclusive")
     assert report["failed"] is True
-    assert sum(report["summary"].values()) == 40
+    assert sum(report["summary"].values()) == 2 * RUNTIME_CHECKS
     assert report["summary"]["fail"] == len(
         [r for r in report["results"] if r["verdict"] == "fail"]
     )
@@ -107,4 +115,4 @@ def test_verdicts_are_the_same_under_xdist(scratch, run_suite) -> None:
     assert parallel.ret == serial.ret == pytest.ExitCode.TESTS_FAILED
     for runtime in ("scratch:Good", "scratch:Forgetful"):
         assert parallel.verdicts(runtime) == serial.verdicts(runtime)
-    assert len(parallel.report["results"]) == 40
+    assert len(parallel.report["results"]) == 2 * RUNTIME_CHECKS
