@@ -235,6 +235,7 @@ class Caller:
         return access
 
     async def cancel(self, pending: Pending, step: str) -> None:
+        pending.retrieved = True  # cancel waits until the task stopped: its outcome is that
         with self.calling("cancel", step):
             if isinstance(self.adapter, AsyncRuntimeAdapter):
                 await self._bounded(self.adapter.cancel(pending.handle, self.remaining()))

@@ -22,4 +22,5 @@ BUILTIN_RUNTIMES: dict[str, str] = {
     "reference.asyncio_awaited": f"{_REFERENCE}:AwaitedCallAdapter",
     "reference.process": f"{_REFERENCE}:ProcessPoolForkserverAdapter",
     "reference.process_fork": f"{_REFERENCE}:ProcessPoolForkAdapter",
+    "reference.redis_queue": "ctxprop_reference.redis_queue_adapter:RedisQueueAdapter",
 }

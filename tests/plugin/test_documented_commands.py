@@ -72,6 +72,11 @@ PROJECTS: dict[str, tuple[dict[str, str], int] | str] = {
         1,  # a plain ThreadPoolExecutor loses the context: F1 and others fail
     ),
     "pip install pytest-ctxprop": "installs from the package index",
+    "pip install 'pytest-ctxprop[ecosystem]'": "installs from the package index",
+    "pytest -p ctxprop --ctxprop-runtime=anyio.to_thread --ctxprop-runtime=loky": (
+        {},
+        1,  # loky forwards no context: F1 and others fail (docs/ecosystem.md)
+    ),
     "pytest -p ctxprop --ctxprop-runtime=myproject.ctxprop_adapter:MyRuntimeAdapter": (
         {
             "myproject/__init__.py": "",
