@@ -41,7 +41,7 @@ DESCRIPTION = (
     "In a project's own test run use pytest -p ctxprop --ctxprop-runtime=SPEC instead."
 )
 #: a check ends within CHECK_FACTOR x --timeout (+ CHECK_SLACK) or is taken as hung
-CHECK_FACTOR = 4
+CHECK_FACTOR = 2
 CHECK_SLACK = 5.0
 #: collection, imports and interpreter start-up of the child, before its first check
 STARTUP = 60.0
