@@ -154,6 +154,8 @@ class ProcessPoolSpawnAdapter(stdlib_runtimes.ThreadPoolAdapter):
     pool_class: ClassVar[type[ContextProcessPool]] = ContextProcessPool
 
     def __init__(self) -> None:
+        if self.start_method not in multiprocessing.get_all_start_methods():
+            raise RuntimeUnavailable(f"this platform has no {self.start_method} start method")
         self.registry = VarRegistry()
 
     def register(self, var: contextvars.ContextVar[Any]) -> None:
@@ -187,18 +189,8 @@ class ProcessPoolForkAdapter(ProcessPoolSpawnAdapter):
 
     start_method: ClassVar[str] = "fork"
 
-    def __init__(self) -> None:
-        if "fork" not in multiprocessing.get_all_start_methods():
-            raise RuntimeUnavailable("this platform has no fork start method")
-        super().__init__()
-
 
 class ProcessPoolForkserverAdapter(ProcessPoolSpawnAdapter):
     """``ContextProcessPool`` with the forkserver start method, the suite's modules preloaded."""
 
     start_method: ClassVar[str] = "forkserver"
-
-    def __init__(self) -> None:
-        if "forkserver" not in multiprocessing.get_all_start_methods():
-            raise RuntimeUnavailable("this platform has no forkserver start method")
-        super().__init__()

@@ -151,23 +151,11 @@ class TrioNursery(AnyioTaskGroup):
         return self.anyio.open_nursery()
 
 
-class TrioToThread(AsyncRuntimeAdapter):
+class TrioToThread(AnyioToThread):
     """``await trio.to_thread.run_sync(fn, *args, limiter=...)``."""
 
     backend: ClassVar[str] = "trio"
-    task_kind: ClassVar[str] = "sync"  # type: ignore[misc]
-    traits: ClassVar[Traits] = _COPY
-    capabilities: ClassVar[Capabilities] = Capabilities(worker_init=False)
 
     def __init__(self) -> None:
-        self.trio = require("trio", "ecosystem")
-
-    async def start(self, *, workers: int, worker_init: WorkerInit | None = None) -> None:
-        self.limiter = self.trio.CapacityLimiter(workers)
-
-    async def stop(self) -> None:
-        pass
-
-    async def call(self, fn: Callable[..., Any], /, *args: Any, timeout: float) -> Any:
-        with self.trio.fail_after(timeout):
-            return await self.trio.to_thread.run_sync(fn, *args, limiter=self.limiter)
+        # trio has the same to_thread.run_sync, CapacityLimiter and fail_after
+        self.anyio = require("trio", "ecosystem")

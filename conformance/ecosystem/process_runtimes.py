@@ -50,8 +50,8 @@ def _quiet_fork() -> Iterator[None]:
         yield
 
 
-class MultiprocessingPool(RuntimeAdapter):
-    """``multiprocessing.Pool.apply_async(fn, args).get(timeout)``, spawn start method."""
+class _ProcessPool(RuntimeAdapter):
+    """What every pool here shares: a start method, and every worker started up front."""
 
     traits: ClassVar[Traits] = _NOTHING
     capabilities: ClassVar[Capabilities] = Capabilities(max_workers=2)
@@ -60,11 +60,21 @@ class MultiprocessingPool(RuntimeAdapter):
     def __init__(self) -> None:
         self.mp = _context(self.method)
 
+    def new_pool(self, workers: int, worker_init: WorkerInit | None) -> Any:
+        raise NotImplementedError
+
     def start(self, *, workers: int, worker_init: WorkerInit | None = None) -> None:
         with _quiet_fork():
-            self.pool = self.mp.Pool(workers, initializer=worker_init)
-            for r in [self.pool.apply_async(_no_op) for _ in range(workers)]:
-                r.get(60)
+            self.pool = self.new_pool(workers, worker_init)
+            for handle in [self.submit(_no_op) for _ in range(workers)]:
+                self.result(handle, 60)
+
+
+class MultiprocessingPool(_ProcessPool):
+    """``multiprocessing.Pool.apply_async(fn, args).get(timeout)``, spawn start method."""
+
+    def new_pool(self, workers: int, worker_init: WorkerInit | None) -> Any:
+        return self.mp.Pool(workers, initializer=worker_init)
 
     def stop(self) -> None:
         self.pool.terminate()
@@ -86,21 +96,8 @@ class MultiprocessingPoolFork(MultiprocessingPool):
     method: ClassVar[str] = "fork"
 
 
-class ProcessPoolExecutorSpawn(RuntimeAdapter):
+class ProcessPoolExecutorSpawn(_ProcessPool):
     """``concurrent.futures.ProcessPoolExecutor(mp_context=spawn).submit``."""
-
-    traits: ClassVar[Traits] = _NOTHING
-    capabilities: ClassVar[Capabilities] = Capabilities(max_workers=2)
-    method: ClassVar[str] = "spawn"
-
-    def __init__(self) -> None:
-        self.mp = _context(self.method)
-
-    def start(self, *, workers: int, worker_init: WorkerInit | None = None) -> None:
-        with _quiet_fork():
-            self.pool = self.new_pool(workers, worker_init)
-            for f in [self.pool.submit(_no_op) for _ in range(workers)]:
-                f.result(60)
 
     def new_pool(self, workers: int, worker_init: WorkerInit | None) -> Any:
         return concurrent.futures.ProcessPoolExecutor(
@@ -125,8 +122,6 @@ class ProcessPoolExecutorFork(ProcessPoolExecutorSpawn):
 
 class Loky(ProcessPoolExecutorSpawn):
     """``loky.ProcessPoolExecutor(n).submit``: cloudpickle, its own robust process start."""
-
-    traits: ClassVar[Traits] = _NOTHING
 
     def __init__(self) -> None:
         self.loky = require("loky", "ecosystem")
