@@ -16,6 +16,8 @@ suite out.  Once the suite runs, a :class:`ConformanceSession` does the rest.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from pytest_ctxprop import _hookspecs
@@ -83,7 +85,19 @@ def pytest_configure(config: pytest.Config) -> None:
         from pytest_ctxprop._exit_guard import ExitGuard
 
         config.pluginmanager.register(ExitGuard(), "ctxprop-exit-guard")
+        _export_redis_url(config)
     if settings.progress:
         from pytest_ctxprop._progress import Progress
 
         config.pluginmanager.register(Progress(config, session.store), "ctxprop-progress")
+
+
+def _export_redis_url(config: pytest.Config) -> None:
+    """``--ctxprop-redis-url`` (or its ini twin) reaches runtimes as ``CTXPROP_REDIS_URL``.
+
+    The reference Redis queue and its worker processes read the environment;
+    a URL already there is left alone.
+    """
+    url = config.getoption("ctxprop_redis_url", default=None) or config.getini("ctxprop_redis_url")
+    if url:
+        os.environ.setdefault("CTXPROP_REDIS_URL", str(url))

@@ -35,9 +35,12 @@ def test_matrix_on_every_builtin_runtime_reports_and_exits_0(project: Path, chec
     for row in report["results"]:
         by_runtime.setdefault(row["runtime"], {})[row["property"]] = row["verdict"]
     # the reference runtimes are the fix: nothing fails, nothing is undecided
-    for name, seen in by_runtime.items():
-        if name.startswith("reference."):
-            assert set(seen.values()) <= {"pass", "n/a"}, (name, seen)
+    bad = [
+        f"{r['runtime']} {r['property']} {r['verdict']}: {r['reason'][:600]}"
+        for r in report["results"]
+        if r["runtime"].startswith("reference.") and r["verdict"] not in ("pass", "n/a")
+    ]
+    assert not bad, "\n".join(bad[:3])
     # the stdlib's plain thread pool really does lose the context
     assert by_runtime["stdlib.threadpool"]["F1"] == "fail"
     assert by_runtime["stdlib.thread_copy_context"]["F1"] == "pass"
@@ -128,7 +131,7 @@ def test_a_hung_child_is_stopped_and_named(project: Path) -> None:
     proc = run_ctxprop(project, "matrix", "--runtime", "scratch:FreezesProcess", "--timeout", "0.5")
     assert proc.returncode == 2, proc.stderr
     assert re.search(
-        r"the suite hung and was stopped: one check took longer than 7s; last progress: "
+        r"the suite hung and was stopped: one check took longer than 6s; last progress: "
         r"ctxprop: start ctxprop_conformance/test_forward.py::test_F1_\w+"
         r"\[scratch:FreezesProcess\]",
         proc.stderr,
