@@ -41,10 +41,14 @@ __all__ = [
     "remove_blocking_patch",
 ]
 
-_PROBE_BLOCK_MS = 60  # how long each probe read blocks
-_MAX_PROBE_WAKEUPS = (
-    8  # loop wake-ups tolerated during one probe read (polling gives ~6/60 ms + noise)
-)
+# The probe decides by counting, with margins that hold on a loaded machine: a correct
+# blocking read takes its whole timeout and wakes the loop a fixed handful of times
+# (6 on fakeredis 2.41, however long it waits); an early reply comes back in well under
+# a millisecond, and a 10 ms poll wakes the loop ~45 times in 150 ms (>= 15 even when
+# the process gets a third of a core).
+_PROBE_BLOCK_MS = 100  # how long each sync probe read blocks; "early" is under half of it
+_PROBE_ASYNC_BLOCK_MS = 150  # how long the async probe read blocks
+_MAX_PROBE_WAKEUPS = 12  # loop wake-ups tolerated during the async probe read
 _originals: dict[tuple[type, str], Any] = {}  # (class, attribute) -> what the patch replaced
 _lock = threading.Lock()
 
@@ -56,6 +60,7 @@ class BlockingPatchReport:
     returns_early: bool  # a blocking read replied before its timeout (fakeredis#453)
     polls: bool  # the async client polled while waiting (fakeredis#506)
     applied: tuple[str, ...] = ()
+    left_alone: tuple[str, ...] = ()  # reads a fix was needed for but cannot be given
 
     @property
     def needed(self) -> bool:
@@ -122,11 +127,12 @@ def _probe_returns_early() -> bool:
         client.close()
 
 
-def _probe_polls() -> tuple[bool, type, type]:
+def _probe_polls(*, measure: bool = True) -> tuple[bool, type, type]:
     """Does the asyncio client wake the loop repeatedly while a BLPOP waits?
 
     Runs on a private loop in its own thread, so it works from inside a running loop too.
-    Returns (polls, async socket class, async connection class).
+    Returns (polls, async socket class, async connection class); ``measure=False`` only
+    finds the classes (polls is then False).
     """
     import fakeredis
 
@@ -142,8 +148,11 @@ def _probe_polls() -> tuple[bool, type, type]:
             result["sock"] = _first_definer(type(conn._sock), "put_response")
             result["conn"] = _first_definer(type(conn), "can_read")
             await client.connection_pool.release(conn)
+            if not measure:
+                result["wakeups"] = 0
+                return
             before = selector.calls
-            await client.blpop(["probe"], timeout=_PROBE_BLOCK_MS / 1000)
+            await client.blpop(["probe"], timeout=_PROBE_ASYNC_BLOCK_MS / 1000)
             result["wakeups"] = selector.calls - before
         finally:
             await client.aclose()
@@ -250,6 +259,14 @@ async def _can_read(self: Any, timeout: float | None = 0) -> bool:
         sock._ctxprop_waiter = None
 
 
+def _takes_shape(blocking: Any) -> bool:
+    """Whether this ``_blocking`` shapes replies itself (fakeredis 2.40+): the deferred
+    async reply of XREADGROUP can only be fixed there."""
+    import inspect
+
+    return blocking is not None and "shape" in inspect.signature(blocking).parameters
+
+
 def _replace(cls: type, name: str, value: Any) -> None:
     if (cls, name) in _originals:  # already fixed: never wrap a wrapper
         return
@@ -257,27 +274,39 @@ def _replace(cls: type, name: str, value: Any) -> None:
     setattr(cls, name, value)
 
 
-def apply_blocking_patch(*, force: bool = False) -> BlockingPatchReport:
+def apply_blocking_patch(
+    *, force: bool = False, decided: BlockingPatchReport | None = None
+) -> BlockingPatchReport:
     """Probe fakeredis and install the fixes it needs; ``force`` installs all of them.
 
-    Idempotent: with fixes already installed, the probe sees a correct fake
-    and nothing more is applied.
+    ``decided``: a probe result from earlier in this process (the fixtures probe once
+    per session), so the fixes go in without measuring again.  Idempotent: with fixes
+    already installed, the probe sees a correct fake and nothing more is applied.
     """
+    if decided is not None and not (decided.needed or force):
+        return BlockingPatchReport(decided.returns_early, decided.polls)
     with _lock:
-        polls, async_sock, async_conn = _probe_polls()
-        returns_early = _probe_returns_early()
+        if decided is None:
+            polls, async_sock, async_conn = _probe_polls()
+            returns_early = _probe_returns_early()
+        else:
+            _, async_sock, async_conn = _probe_polls(measure=False)
+            polls, returns_early = decided.polls, decided.returns_early
         applied: list[str] = []
+        left_alone: list[str] = []
         if returns_early or force:
             sync_cls, async_cls = _sync_classes(), _first_definer(async_sock, "_blocking")
             for cls in {sync_cls, async_cls}:
                 fixed = _wait_while_empty(vars(cls)["_blocking"], deferred=cls is async_cls)
                 _replace(cls, "_blocking", fixed)
             applied.append("fakeredis#453: blocking stream reads wait for data")
+            if not _takes_shape(_originals.get((async_cls, "_blocking"))):
+                left_alone.append("asyncio XREADGROUP (this fakeredis post-processes its reply)")
         if polls or force:
             _replace(async_sock, "put_response", _notifying(vars(async_sock)["put_response"]))
             _replace(async_conn, "can_read", _can_read)
             applied.append("fakeredis#506: asyncio reads wait on an event, not a poll")
-        return BlockingPatchReport(returns_early, polls, tuple(applied))
+        return BlockingPatchReport(returns_early, polls, tuple(applied), tuple(left_alone))
 
 
 def remove_blocking_patch() -> None:
@@ -294,10 +323,12 @@ def is_patched() -> bool:
 
 
 @contextmanager
-def blocking_patch(*, force: bool = False) -> Iterator[BlockingPatchReport]:
+def blocking_patch(
+    *, force: bool = False, decided: BlockingPatchReport | None = None
+) -> Iterator[BlockingPatchReport]:
     """Apply the patch for a block of code; restore what this call installed afterwards."""
     already = is_patched()
-    report = apply_blocking_patch(force=force)
+    report = apply_blocking_patch(force=force, decided=decided)
     try:
         yield report
     finally:

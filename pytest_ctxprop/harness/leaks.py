@@ -3,8 +3,9 @@
 Before the test it takes a snapshot; after it, anything new that is still
 alive is a leak.  New threads get a bounded ``join`` first (an event wait, not a
 sleep) so a thread that is already on its way out is not blamed.  Sockets and
-child processes are read from ``/proc`` and are checked on Linux only; asyncio
-tasks are found with the garbage collector, so tasks on any loop (including a
+child processes are read from ``/proc`` where there is one, else from psutil
+when it is installed (macOS, Windows), else not checked; asyncio tasks are
+found with the garbage collector, so tasks on any loop (including a
 background thread's) count.
 """
 
@@ -17,6 +18,7 @@ import sys
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,14 +39,50 @@ def _pending_tasks() -> list[Any]:
     return [o for o in gc.get_objects() if isinstance(o, asyncio.Task) and not o.done()]
 
 
-def _socket_fds() -> dict[int, str]:
-    """fd -> ``socket:[inode]`` for this process's open sockets (Linux; empty elsewhere)."""
+def _psutil() -> Any:
+    try:
+        import psutil
+    except ImportError:
+        return None
+    return psutil
+
+
+def _psutil_sockets() -> dict[Any, str]:
+    """Open sockets as psutil sees them (fd is -1 on Windows: keyed by the whole entry)."""
+    psutil = _psutil()
+    if psutil is None:
+        return {}
+    proc = psutil.Process()
+    listing = getattr(proc, "net_connections", None) or proc.connections
+    try:
+        conns = listing(kind="all")
+    except (psutil.Error, OSError):
+        return {}
+    return {(c.fd, c.family, c.type, c.laddr): f"{c.laddr or ''} {c.status}" for c in conns}
+
+
+def _psutil_children() -> dict[int, str]:
+    psutil = _psutil()
+    if psutil is None:
+        return {}
+    children: dict[int, str] = {}
+    for child in psutil.Process().children():
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE:
+                children[child.pid] = child.name()
+        except psutil.Error:  # exited meanwhile
+            continue
+    return children
+
+
+def _socket_fds() -> dict[Any, str]:
+    """fd -> ``socket:[inode]`` for this process's open sockets (/proc, else psutil)."""
     fd_dir = f"{_PROC}/self/fd"
-    found: dict[int, str] = {}
+    found: dict[Any, str] = {}
     try:
         names = os.listdir(fd_dir)
     except OSError:
-        return found
+        return _psutil_sockets()
     for name in names:
         try:
             target = os.readlink(f"{fd_dir}/{name}")
@@ -56,13 +94,13 @@ def _socket_fds() -> dict[int, str]:
 
 
 def _live_children() -> dict[int, str]:
-    """pid -> command line of this process's children that have not exited (Linux)."""
+    """pid -> name of this process's children that have not exited (/proc, else psutil)."""
     me = os.getpid()
     children: dict[int, str] = {}
     try:
         entries = os.listdir(_PROC)
     except OSError:
-        return children
+        return _psutil_children()
     for entry in entries:
         if not entry.isdigit():
             continue
@@ -91,9 +129,10 @@ class LeakGuard:
 
     grace: float = 2.0
     ignore_threads: tuple[str, ...] = ("Trio thread ",)
+    ignore_task: Callable[[Any], bool] = field(default=lambda task: False, repr=False)
     _threads: set[threading.Thread] = field(default_factory=set, repr=False)
     _tasks: weakref.WeakSet[Any] = field(default_factory=weakref.WeakSet, repr=False)
-    _sockets: dict[int, str] = field(default_factory=dict, repr=False)
+    _sockets: dict[Any, str] = field(default_factory=dict, repr=False)
     _children: dict[int, str] = field(default_factory=dict, repr=False)
 
     def start(self) -> LeakGuard:
@@ -120,9 +159,13 @@ class LeakGuard:
 
     def _collect(self) -> list[str]:
         found = [f"thread {t.name!r} (daemon={t.daemon})" for t in self._new_threads()]
-        found += [f"asyncio task {t!r}" for t in _pending_tasks() if t not in self._tasks]
         found += [
-            f"socket fd {fd} {inode}"
+            f"asyncio task {t!r}"
+            for t in _pending_tasks()
+            if t not in self._tasks and not self.ignore_task(t)
+        ]
+        found += [
+            f"socket fd {fd[0] if isinstance(fd, tuple) else fd} {inode}"
             for fd, inode in _socket_fds().items()
             if self._sockets.get(fd) != inode
         ]

@@ -1,14 +1,16 @@
-"""Where ``redis_url`` points, and how each test gets a store nobody else wrote to (H7).
+"""Where ``ctxprop_redis_url`` points, and how each test gets a store nobody else wrote to (H7).
 
-Three backends, chosen once per session (= once per xdist worker):
+Three backends, chosen once per session (= once per xdist worker, see redis_settings):
 
-* ``--ctxprop-redis-url``: a server you run; each worker gets its own database
-  number (base + worker index), flushed before every test;
+* an external server: each worker gets its own database number (base +
+  worker index), flushed before every test; checked once at session start,
+  with a bounded connect, so an unreachable or too-small server is one clear
+  error instead of a traceback per test;
 * a private ``redis-server`` when one is on PATH: one process per worker,
-  flushed before every test, stopped at session end, its log attached to the
-  report of a failing test;
+  flushed before every test, stopped at session end (and on SIGTERM), its log
+  attached to the report of a failing test;
 * otherwise fakeredis over TCP: a *new* fake server per test, so there is no
-  shared state to leak at all.
+  shared state to leak at all, with the blocking-read fixes the probe decided.
 
 redis, fakeredis and the process are touched only when a test asks for them.
 """
@@ -16,43 +18,44 @@ redis, fakeredis and the process are touched only when a test asks for them.
 from __future__ import annotations
 
 import os
-import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["redact_url", "select_backend"]
+from pytest_ctxprop.harness.redis_settings import RedisSettings, redact_url
 
-BACKENDS = ("auto", "real", "fake")
+if TYPE_CHECKING:
+    from pytest_ctxprop.harness.fakeredis_blocking import BlockingPatchReport
 
+__all__ = ["RedisUnavailable", "open_backend", "redact_url"]
 
-def redact_url(url: str) -> str:
-    """``url`` with any password replaced, fit for messages and reports."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    userinfo = f"{parts.username or ''}:***"
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{userinfo}@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+#: seconds for any connect and any reply from a server the harness talks to; a URL's own
+#: ``socket_timeout`` / ``socket_connect_timeout`` query parameters take precedence
+TIMEOUT = 2.0
 
 
-def _worker_index() -> int:
-    """0 without xdist, N for xdist worker ``gwN``."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    digits = worker.lstrip("gw")
-    return int(digits) if digits.isdigit() else 0
+class RedisUnavailable(RuntimeError):
+    """The configured Redis cannot serve this session (unreachable, silent, too few DBs)."""
+
+
+def _worker() -> tuple[str, int]:
+    """(``gwN``, N) under xdist; ("", 0) without it."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    digits = worker.removeprefix("gw")
+    return worker, int(digits) if digits.isdigit() else 0
+
+
+def _client(url: str) -> Any:
+    import redis
+
+    return redis.Redis.from_url(url, socket_connect_timeout=TIMEOUT, socket_timeout=TIMEOUT)
 
 
 def _flush(url: str) -> None:
-    import redis
-
-    client = redis.Redis.from_url(url)
+    client = _client(url)
     try:
         client.flushdb()
     finally:
@@ -75,14 +78,57 @@ class RedisBackend(Protocol):
 
 
 class ExternalRedis:
-    """A server given with ``--ctxprop-redis-url``: one database per xdist worker."""
+    """A server given by URL: one database per xdist worker, checked before the first test."""
 
     name = "external"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, source: str) -> None:
         parts = urlsplit(url)
-        base = int(parts.path.strip("/") or 0)
-        self.url = urlunsplit(parts._replace(path=f"/{base + _worker_index()}"))
+        self.base = int(parts.path.strip("/") or 0)
+        self.worker, index = _worker()
+        self.db = self.base + index
+        self.url = urlunsplit(parts._replace(path=f"/{self.db}"))
+        self.source = source
+        self.where = (
+            f"{parts.hostname}:{parts.port or 6379}" if parts.scheme != "unix" else parts.path
+        )
+
+    def check(self) -> None:
+        """Connect once, bounded: RedisUnavailable naming host:port and what went wrong."""
+        import redis
+
+        shown = f"{self.source} {redact_url(self.url)}"
+        client = _client(self.url)
+        try:
+            client.ping()
+        except redis.ResponseError as exc:
+            if "out of range" not in str(exc):
+                raise RedisUnavailable(f"{shown}: {exc}") from None
+            who = f"xdist worker {self.worker}" if self.worker else "this session"
+            raise RedisUnavailable(
+                f"{shown}: {who} needs database {self.db} (base {self.base} + worker index "
+                f"{self.db - self.base}) but the server at {self.where} has "
+                f"{self._databases()}; lower the URL's database, run fewer workers, or raise "
+                "'databases' in the server's config"
+            ) from None
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            raise RedisUnavailable(
+                f"{shown}: cannot reach Redis at {self.where} within {TIMEOUT:g} s ({exc})"
+            ) from None
+        finally:
+            client.close()
+
+    def _databases(self) -> str:
+        import redis
+
+        client = _client(urlunsplit(urlsplit(self.url)._replace(path="/0")))
+        try:
+            count = client.config_get("databases").get("databases")
+        except redis.RedisError:
+            count = None
+        finally:
+            client.close()
+        return f"only {count} databases (0-{int(count) - 1})" if count else "fewer databases"
 
     @contextmanager
     def test_url(self) -> Iterator[str]:
@@ -103,8 +149,10 @@ class LocalRedis:
 
     def __init__(self, workdir: Path) -> None:
         from pytest_ctxprop.harness.redis_server import start_redis_server
+        from pytest_ctxprop.harness.sigterm import on_sigterm
 
         self.server = start_redis_server(workdir)
+        self._forget_sigterm = on_sigterm(self.server.stop)
 
     @contextmanager
     def test_url(self) -> Iterator[str]:
@@ -115,32 +163,39 @@ class LocalRedis:
         return [(f"ctxprop redis-server log ({self.server.url})", self.server.log_tail())]
 
     def close(self) -> None:
+        self._forget_sigterm()
         self.server.stop()
 
 
 class FakeTcpRedis:
-    """fakeredis behind a TCP port, a fresh fake server for every test."""
+    """fakeredis behind a TCP port, a fresh fake server for every test, blocking reads fixed."""
 
     name = "fakeredis"
+
+    def __init__(self, decided: BlockingPatchReport) -> None:
+        self.decided = decided
 
     @contextmanager
     def test_url(self) -> Iterator[str]:
         from fakeredis import TcpFakeServer
 
-        server = TcpFakeServer(("127.0.0.1", 0))
-        thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="ctxprop-fakeredis-tcp",
-        )
-        thread.start()
-        try:
-            host, port = server.server_address[:2]
-            yield f"redis://{host}:{port}/0"
-        finally:
-            server.shutdown()
-            server.server_close()
-            thread.join()
+        from pytest_ctxprop.harness.fakeredis_blocking import blocking_patch
+
+        with blocking_patch(decided=self.decided):
+            server = TcpFakeServer(("127.0.0.1", 0))
+            thread = threading.Thread(
+                target=server.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name="ctxprop-fakeredis-tcp",
+            )
+            thread.start()
+            try:
+                host, port = server.server_address[:2]
+                yield f"redis://{host}:{port}/0"
+            finally:
+                server.shutdown()
+                server.server_close()
+                thread.join()
 
     def report_sections(self) -> list[tuple[str, str]]:
         return []
@@ -149,12 +204,18 @@ class FakeTcpRedis:
         pass
 
 
-def select_backend(url: str | None, choice: str, workdir: Path) -> RedisBackend:
-    """The backend for this session, from ``--ctxprop-redis-url`` and ``--ctxprop-redis``."""
-    if url:
-        return ExternalRedis(url)
-    if choice not in BACKENDS:
-        raise ValueError(f"--ctxprop-redis must be one of {BACKENDS}, got {choice!r}")
-    if choice == "real" or (choice == "auto" and shutil.which("redis-server")):
+def open_backend(
+    settings: RedisSettings, workdir: Path, decided: Callable[[], BlockingPatchReport]
+) -> RedisBackend:
+    """Start (or check) the session's backend; RedisUnavailable if it cannot serve.
+
+    ``decided`` returns the session's fakeredis probe result; it is called (and the
+    probe paid for) only for the fake backend.
+    """
+    if settings.url is not None:
+        backend = ExternalRedis(settings.url, settings.url_source)
+        backend.check()
+        return backend
+    if settings.backend == "real":
         return LocalRedis(workdir)
-    return FakeTcpRedis()
+    return FakeTcpRedis(decided())

@@ -15,20 +15,37 @@ Accepted targets (see docs/fixtures.md):
   ``(host, port)``; otherwise its ``address`` attribute or the ``host``/``port``
   given here name the address;
 * an ASGI application (``app(scope, receive, send)``), served by uvicorn.
+
+Under trio (directly or through anyio) the same bounds hold for ``serve(ready)``
+functions and objects with ``wait_until_ready()`` (see server_trio); uvicorn
+and ``asyncio.Event`` readiness are asyncio-only.
+
+A task that swallows every cancellation (the server, or an object's readiness
+waiter) cannot be stopped from inside the process.  Once its bound is spent it
+is *abandoned*: taken off the loop's task list, so the loop's own teardown
+(pytest-asyncio's, anyio's, ``asyncio.run``'s) does not wait for it forever,
+and kept in :data:`ABANDONED`, where the leak guard still sees it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_ctxprop.harness.ports import PortTimeoutError, _hostport, wait_for_port
+from pytest_ctxprop.harness.ports import (
+    PortTimeoutError,
+    _async_library,
+    _hostport,
+    wait_for_port,
+)
 
 __all__ = [
+    "ABANDONED",
     "ReadyHandle",
     "ServerAddress",
     "ServerStartError",
@@ -38,6 +55,16 @@ __all__ = [
 ]
 
 _CANCEL_RETRY = 0.05  # seconds between cancellations of a server that swallowed one
+
+#: tasks given up on because they swallow cancellation: never collected, never awaited
+ABANDONED: list[asyncio.Task[Any]] = []
+
+
+def abandon(task: asyncio.Task[Any]) -> None:
+    """Let the loop close without waiting for ``task``, which ignores cancellation."""
+    ABANDONED.append(task)  # a strong reference: no "destroyed but pending" at collection
+    task._log_destroy_pending = False  # type: ignore[attr-defined]
+    asyncio.tasks._unregister_task(task)  # public for custom task types: off all_tasks()
 
 
 @dataclass(frozen=True)
@@ -80,9 +107,17 @@ class ReadyHandle:
         self.host = host
         self.port = port
         self.address: ServerAddress | None = None
-        self._loop = asyncio.get_running_loop()
-        self._event = asyncio.Event()
+        self._thread = threading.get_ident()
         self._on_stop: list[Callable[[], None]] = []
+        self._set_soon: Callable[[Callable[[], None]], Any]
+        if _async_library() == "trio":
+            import trio
+
+            self._event: Any = trio.Event()
+            self._set_soon = trio.lowlevel.current_trio_token().run_sync_soon
+        else:
+            self._event = asyncio.Event()
+            self._set_soon = asyncio.get_running_loop().call_soon_threadsafe
 
     def __call__(self, host: Any = None, port: int | None = None) -> None:
         if isinstance(host, tuple):
@@ -92,10 +127,10 @@ class ReadyHandle:
         if port is None:
             raise TypeError("ready() needs the bound port: ready(host, port) or ready(port)")
         self.address = ServerAddress(str(host) if host is not None else self.host, int(port))
-        if self._on_loop_thread():
+        if threading.get_ident() == self._thread:
             self._event.set()
         else:
-            self._loop.call_soon_threadsafe(self._event.set)
+            self._set_soon(self._event.set)
 
     @property
     def is_set(self) -> bool:
@@ -111,12 +146,6 @@ class ReadyHandle:
     def on_stop(self, callback: Callable[[], None]) -> None:
         """Ask to be told before cancellation: a graceful stop that the harness tries first."""
         self._on_stop.append(callback)
-
-    def _on_loop_thread(self) -> bool:
-        try:
-            return asyncio.get_running_loop() is self._loop
-        except RuntimeError:
-            return False
 
 
 def _param_count(fn: Callable[..., Any]) -> int | None:
@@ -167,8 +196,13 @@ async def _object_ready(server: Any, handle: ReadyHandle) -> ServerAddress:
     )
 
 
-async def _race(server: asyncio.Task[Any], waiter: Awaitable[Any], timeout: float) -> Any:
-    """Await ``waiter`` for at most ``timeout`` s, failing at once if ``server`` ends first (H3)."""
+async def _race(
+    server: asyncio.Task[Any], waiter: Awaitable[Any], timeout: float, stop_timeout: float
+) -> Any:
+    """Await ``waiter`` for at most ``timeout`` s, failing at once if ``server`` ends first (H3).
+
+    A waiter that swallows its cancellation is abandoned after ``stop_timeout`` s.
+    """
     wait_task = asyncio.ensure_future(waiter)
     try:
         done, _ = await asyncio.wait(
@@ -184,7 +218,9 @@ async def _race(server: asyncio.Task[Any], waiter: Awaitable[Any], timeout: floa
     finally:
         if not wait_task.done():
             wait_task.cancel()
-            await asyncio.wait({wait_task})
+            await asyncio.wait({wait_task}, timeout=stop_timeout)
+            if not wait_task.done():
+                abandon(wait_task)
 
 
 async def _stop(
@@ -205,9 +241,10 @@ async def _stop(
     while not server.done():
         remaining = deadline - loop.time()
         if remaining <= 0:
+            abandon(server)
             raise ServerStopTimeout(
                 f"server task {server.get_name()} still running {stop_timeout:g} s after "
-                "it was cancelled (it swallows cancellation); it is leaked"
+                "it was cancelled (it swallows cancellation); it is abandoned and leaked"
             )
         server.cancel()
         await asyncio.wait({server}, timeout=min(_CANCEL_RETRY, remaining))
@@ -231,8 +268,21 @@ async def run_server_async(
     Start-up is bounded by ``ready_timeout`` (readiness signal and port probe
     together), teardown by ``stop_timeout``.  A server that raises before it is
     ready re-raises its own exception here; one that raises after it was ready
-    re-raises at exit.
+    re-raises at exit.  Runs on asyncio and on trio (anyio's backends alike).
     """
+    if _async_library() == "trio":
+        from pytest_ctxprop.harness.server_trio import run_server_trio
+
+        async with run_server_trio(
+            target,
+            host=host,
+            port=port,
+            ready_timeout=ready_timeout,
+            stop_timeout=stop_timeout,
+            probe_interval=probe_interval,
+        ) as address:
+            yield address
+        return
     loop = asyncio.get_running_loop()
     handle = ReadyHandle(host, port)
     coro, wait_ready = _adapt(target, handle)
@@ -240,7 +290,9 @@ async def run_server_async(
     deadline = loop.time() + ready_timeout
     try:
         try:
-            address: ServerAddress = await _race(server, wait_ready(), ready_timeout)
+            address: ServerAddress = await _race(
+                server, wait_ready(), ready_timeout, stop_timeout
+            )
         except asyncio.TimeoutError:
             raise ServerStartTimeout(
                 f"server for {_hostport(host, port)} did not signal readiness "
@@ -250,7 +302,7 @@ async def run_server_async(
             address.host, address.port, max(0.0, deadline - loop.time()), probe_interval
         )
         try:
-            await _race(server, probe, ready_timeout + probe_interval)
+            await _race(server, probe, ready_timeout + probe_interval, stop_timeout)
         except PortTimeoutError as exc:  # name the whole start-up bound, not what was left of it
             raise PortTimeoutError(
                 address.host, address.port, ready_timeout, exc.last_error

@@ -11,16 +11,24 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from pytest_ctxprop.harness.event_loop import run_with_loop_factory, windows_loop_factory
-from pytest_ctxprop.harness.server import ServerAddress, ServerStopTimeout, run_server_async
+from pytest_ctxprop.harness.server import (
+    ServerAddress,
+    ServerStartTimeout,
+    ServerStopTimeout,
+    run_server_async,
+)
 
 __all__ = ["run_server"]
 
-_JOIN_MARGIN = 5.0  # seconds allowed on top of the async bounds for the thread itself
+#: seconds allowed on top of the async bounds for the thread and its loop to finish; the
+#: async layer abandons tasks that swallow cancellation, so the loop closes promptly
+_JOIN_MARGIN = 1.0
 
 
 @contextmanager
@@ -37,6 +45,8 @@ def run_server(
 
     Same targets, guarantees and errors as :func:`run_server_async`: the
     server's own start-up exception is re-raised here, in the caller's thread.
+    Start-up returns or raises within ``ready_timeout + stop_timeout`` (plus a
+    second for the thread), teardown within ``stop_timeout`` (plus that second).
     """
     started: concurrent.futures.Future[
         tuple[ServerAddress, asyncio.AbstractEventLoop, asyncio.Event]
@@ -82,19 +92,29 @@ def run_server(
         target=thread_main, name=f"ctxprop-server[{host}:{port}]", daemon=True
     )
     thread.start()
+    deadline = time.monotonic() + ready_timeout + stop_timeout + _JOIN_MARGIN
+    concurrent.futures.wait([started], timeout=ready_timeout + stop_timeout + _JOIN_MARGIN)
+    if not started.done():
+        raise ServerStartTimeout(
+            f"server thread for {host}:{port} neither started nor gave up within "
+            f"{ready_timeout:g} s + {stop_timeout:g} s"
+        )
     try:
-        address, loop, stop = started.result(timeout=ready_timeout + stop_timeout + _JOIN_MARGIN)
+        address, loop, stop = started.result()
     except BaseException:
-        thread.join(stop_timeout + _JOIN_MARGIN)
+        thread.join(max(0.0, deadline - time.monotonic()))
         raise
     try:
         yield address
     finally:
         loop.call_soon_threadsafe(stop.set)
+        deadline = time.monotonic() + stop_timeout + _JOIN_MARGIN
         finished.wait(stop_timeout + _JOIN_MARGIN)
-        if failure:  # e.g. ServerStopTimeout: reported now, not after the loop gives up
+        # the loop closes promptly even after a ServerStopTimeout (the stubborn task was
+        # abandoned), so the thread is joined within the same deadline
+        thread.join(max(0.0, deadline - time.monotonic()))
+        if failure:
             raise failure[0]
-        thread.join(stop_timeout + _JOIN_MARGIN)
         if thread.is_alive():
             raise ServerStopTimeout(
                 f"server thread for {address} still running {stop_timeout + _JOIN_MARGIN:g} s "

@@ -59,9 +59,9 @@ def test_sync_variant_abandons_a_server_that_never_stops_within_its_bound(releas
     state = broken.ServerState()
     guard = LeakGuard(grace=0.5).start()
     start = time.monotonic()
-    with pytest.raises(ServerStopTimeout, match="abandoned"):
-        with run_server(broken.stubborn_server(state, forever=True), stop_timeout=0.5):
-            pass
+    server = broken.stubborn_server(state, forever=True)
+    with pytest.raises(ServerStopTimeout, match="abandoned"), run_server(server, stop_timeout=0.5):
+        pass
     elapsed = time.monotonic() - start
     assert elapsed < 0.5 + 1.0 + SAFETY, f"teardown took {elapsed:.1f} s"
     assert not _server_threads(), "the server thread outlived its bound"
@@ -73,9 +73,8 @@ def test_sync_variant_bounds_a_readiness_waiter_that_swallows_cancellation(relea
     server = StubbornReadiness()
     before = len(ABANDONED)
     start = time.monotonic()
-    with pytest.raises(ServerStartTimeout):  # noqa: SIM117
-        with run_server(server, ready_timeout=0.5, stop_timeout=0.5):
-            pytest.fail("must not yield")
+    with pytest.raises(ServerStartTimeout), run_server(server, ready_timeout=0.5, stop_timeout=0.5):
+        pytest.fail("must not yield")
     elapsed = time.monotonic() - start
     assert elapsed < 0.5 + 0.5 + 1.0 + SAFETY, f"start-up took {elapsed:.1f} s"
     assert not _server_threads(), "the server thread outlived its bound"

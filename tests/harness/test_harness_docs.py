@@ -25,3 +25,26 @@ def test_docs_example_runs(hpytester, index):
     outcomes = result.parseoutcomes()
     assert outcomes.get("passed", 0) >= 1, result.stdout.str()
     assert set(outcomes) <= {"passed"}, result.stdout.str()
+
+
+def test_docs_fakeredis_table_matches_the_probe_on_this_version():
+    """The H6 table names versions by what the probe finds: check the row for this one."""
+    from importlib.metadata import version
+
+    from pytest_ctxprop.harness.fakeredis_blocking import probe
+
+    major_minor = ".".join(version("fakeredis").split(".")[:2])
+    rows = re.findall(r"^\| (\d+\.\d+) \([^)]*\) \| `[^`]+` \| ([^|]+) \|", DOC.read_text(), re.M)
+    found = dict(rows)
+    if major_minor not in found:
+        pytest.skip(f"fakeredis {major_minor} has no row in the docs table")
+    report = probe()
+    expected = {
+        (False, False): "neither defect",
+        (True, False): "early replies",
+        (True, True): "early replies and polling",
+        (False, True): "polling",
+    }[(report.returns_early, report.polls)]
+    assert found[major_minor].strip().startswith(expected)
+    if expected == "early replies":
+        assert "polling" not in found[major_minor]

@@ -162,6 +162,11 @@ def unpatched() -> Iterator[None]:
 @pytest.mark.parametrize("command", COMMANDS)
 @pytest.mark.parametrize("kind", ["sync", "async"])
 def test_H6_patched_fakeredis_blocks_near_idle(ctxprop_fakeredis_blocking, kind, command):
+    if kind == "async" and command == "XREADGROUP" and ctxprop_fakeredis_blocking.left_alone:
+        # fakeredis before 2.40: the documented gap is real, and reported as such
+        with pytest.raises(AssertionError, match="XREADGROUP"):
+            CHECKS[kind](command)
+        return
     CHECKS[kind](command)
 
 
@@ -294,6 +299,14 @@ def test_H6_ini_flag_patches_the_session_and_restores_after(unpatched, hpytester
         """
     )
     result = hpytester.runpytest_inprocess(*PLUGIN)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["ctxprop fakeredis blocking: *"])
+    assert not fb.is_patched()
+
+
+def test_H6_cli_twin_of_the_ini_flag_patches_the_session(unpatched, hpytester):
+    hpytester.makepyfile("def test_nothing():\n    pass\n")
+    result = hpytester.runpytest_inprocess(*PLUGIN, "--ctxprop-fakeredis-blocking")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["ctxprop fakeredis blocking: *"])
     assert not fb.is_patched()

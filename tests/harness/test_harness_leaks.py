@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
-from harness_inner_runs import PLUGIN
+from harness_inner_runs import PLUGIN, inner_ini
 
 from pytest_ctxprop import LeakError, LeakGuard
 
@@ -61,6 +61,15 @@ def leaked_task() -> Iterator[None]:
         task.cancel()
         loop.run_until_complete(asyncio.gather(task, return_exceptions=True))
         loop.close()
+
+
+@contextmanager
+def listening_socket() -> Iterator[None]:
+    """psutil lists bound and connected sockets only (from /proc/net on Linux)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield
 
 
 LEAKS: dict[str, tuple[Callable[[], object], str]] = {
@@ -126,3 +135,62 @@ def test_guard_fixture_fails_a_leaking_test(hpytester):
     result = hpytester.runpytest_inprocess(*PLUGIN)
     result.assert_outcomes(passed=2, errors=1)
     result.stdout.fnmatch_lines(["*LeakError: leaked resources:*", "*socket fd*"])
+
+
+LEAKED_TASK = """
+import asyncio
+import pytest
+
+{extra}
+
+{mark}
+async def test_leaks_a_task(ctxprop_leak_guard{args}):
+    asyncio.create_task(asyncio.sleep(3600), name="leaky-task")  # the loop holds its timer
+
+
+{mark}
+async def test_awaits_its_task(ctxprop_leak_guard{args}):
+    await asyncio.get_running_loop().create_task(asyncio.sleep(0))
+"""
+
+TASK_MODES = {
+    "pytest-asyncio": dict(mark="@pytest.mark.asyncio", args="", extra="", plugins=()),
+    "anyio-asyncio": dict(
+        mark="@pytest.mark.anyio",
+        args=", anyio_backend",
+        extra='@pytest.fixture\ndef anyio_backend():\n    return "asyncio"',
+        plugins=("-p", "no:asyncio"),
+    ),
+}
+
+
+@pytest.mark.parametrize("mode", list(TASK_MODES))
+def test_guard_catches_a_task_the_async_plugin_would_cancel(pytester, mode):
+    spec = dict(TASK_MODES[mode])
+    plugins = spec.pop("plugins")
+    pytester.makeini(inner_ini(asyncio=mode == "pytest-asyncio"))
+    pytester.makepyfile(test_tasks=LEAKED_TASK.format(**spec))
+    result = pytester.runpytest_inprocess(*PLUGIN, *plugins, "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(["*LeakError: leaked resources:*", "*asyncio task*leaky-task*"])
+
+
+needs_psutil = pytest.mark.skipif(
+    __import__("importlib").util.find_spec("psutil") is None, reason="psutil not installed"
+)
+
+
+@needs_psutil
+@pytest.mark.parametrize("kind", ["socket", "child-process"])
+def test_guard_uses_psutil_where_there_is_no_proc(monkeypatch, kind):
+    """macOS and Windows have no /proc: psutil sees the sockets and children there."""
+    from pytest_ctxprop.harness import leaks
+
+    monkeypatch.setattr(leaks, "_PROC", "/nonexistent-proc")
+    make, expected = LEAKS[kind] if kind != "socket" else (listening_socket, "socket fd")
+    guard = LeakGuard(grace=0.1).start()
+    with make():  # type: ignore[attr-defined]
+        with pytest.raises(LeakError, match="leaked resources") as excinfo:
+            guard.check()
+        assert expected in str(excinfo.value)
+    guard.check()

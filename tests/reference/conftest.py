@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -51,21 +48,9 @@ def fake_redis_client() -> Iterator[Any]:
     client.close()
 
 
-@pytest.fixture(scope="session")
-def real_redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A redis-server started for this session on a port it binds itself."""
-    if shutil.which("redis-server") is None:
-        reason = "no redis-server on PATH: the real-Redis snapshot tests need one"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason} (CI installs it: .ci/run)", pytrace=False)
-        pytest.skip(reason)
-    from pytest_ctxprop.harness.redis_server import start_redis_server
-
-    server = start_redis_server(Path(tmp_path_factory.mktemp("snapshot-redis")))
-    try:
-        yield server.url
-    finally:
-        server.stop()
+@pytest.fixture
+def real_redis_url(real_redis_server_url: str) -> str:
+    return real_redis_server_url
 
 
 @pytest.fixture

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import contextvars
-import os
-import shutil
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,23 +21,6 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool:
     kwargs = {name: pyfuncitem.funcargs[name] for name in names}
     contextvars.Context().run(pyfuncitem.obj, **kwargs)
     return True
-
-
-@pytest.fixture(scope="session")
-def real_redis_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A redis-server for this session (this xdist worker), on a port it binds itself."""
-    if shutil.which("redis-server") is None:
-        reason = "no redis-server on PATH: the real-Redis queue tests need one"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason} (CI installs it: .ci/run)", pytrace=False)
-        pytest.skip(reason)
-    from pytest_ctxprop.harness.redis_server import start_redis_server
-
-    server = start_redis_server(Path(tmp_path_factory.mktemp("queue-redis")))
-    try:
-        yield server.url
-    finally:
-        server.stop()
 
 
 @pytest.fixture

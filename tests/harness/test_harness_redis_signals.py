@@ -1,0 +1,81 @@
+"""A session stopped by SIGTERM or SIGINT leaves no redis-server behind (issue 11, cleanup).
+
+A real inner pytest session, in its own process, starts its private
+redis-server, reports the server's pid and blocks; the signal is sent to that
+session, and the server's pid must be gone once the session has exited.
+Synchronised on the inner session's output, never on time.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+
+import pytest
+from harness_inner_runs import PLUGIN, inner_ini
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("redis-server") is None or sys.platform == "win32",
+    reason="needs redis-server and POSIX signals",
+)
+
+INNER_TIMEOUT = 120  # seconds
+
+BLOCKS = """
+import threading
+
+def test_blocks(_ctxprop_redis_backend, ctxprop_redis_url):
+    print(f"REDIS_PID {_ctxprop_redis_backend.server.proc.pid}", flush=True)
+    threading.Event().wait()  # until the signal arrives
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_to_the_session_stops_its_redis_server(pytester, signum):
+    pytester.makeini(inner_ini())
+    pytester.makepyfile(test_blocks=BLOCKS)
+    args = [sys.executable, "-m", "pytest", *PLUGIN, "-p", "no:cacheprovider", "-s"]
+    proc = subprocess.Popen(
+        [*args, "--ctxprop-redis=real", "-p", "no:randomly"],
+        cwd=pytester.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    redis_pid = None
+    watchdog = threading.Timer(INNER_TIMEOUT, proc.kill)  # a hung session fails, never hangs
+    watchdog.start()
+    try:
+        assert proc.stdout is not None
+        seen = []
+        for line in proc.stdout:
+            seen.append(line)
+            if "REDIS_PID " in line:
+                redis_pid = int(line.split("REDIS_PID ", 1)[1].split()[0])
+                break
+        assert redis_pid is not None, "".join(seen)
+        assert _alive(redis_pid)
+        proc.send_signal(signum)
+        proc.communicate(timeout=60)
+    finally:
+        watchdog.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()  # type: ignore[union-attr]
+    if signum == signal.SIGTERM:
+        assert proc.returncode == -signal.SIGTERM, "the session should still die by SIGTERM"
+    assert not _alive(redis_pid), f"redis-server {redis_pid} outlived the session"
