@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 from ctxprop_conformance import stdlib_runtimes
 from ctxprop_reference import vars as _reference_vars
 from ctxprop_reference.aio import AwaitedCall, PendingCall, offload, spawn
-from ctxprop_reference.process_pool import ContextProcessPool
+from ctxprop_reference.process_pool import ContextProcessPool, forkserver_socket_length
 from ctxprop_reference.snapshot import VarRegistry
 from ctxprop_reference.threads import (
     ContextThread,
@@ -194,3 +194,12 @@ class ProcessPoolForkserverAdapter(ProcessPoolSpawnAdapter):
     """``ContextProcessPool`` with the forkserver start method, the suite's modules preloaded."""
 
     start_method: ClassVar[str] = "forkserver"
+
+    def __init__(self) -> None:
+        super().__init__()
+        too_long = forkserver_socket_length()
+        if too_long is not None:
+            raise RuntimeUnavailable(
+                f"the forkserver's unix socket under TMPDIR would be {too_long} bytes long, "
+                "over the platform's limit: use a shorter TMPDIR"
+            )

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import multiprocessing
+import sys
+import tempfile
 import uuid
 import warnings
 from collections.abc import Callable
@@ -25,7 +27,21 @@ from ctxprop_reference.snapshot_codec import JsonCodec
 
 T = TypeVar("T")
 
-__all__ = ["ContextProcessPool"]
+__all__ = ["ContextProcessPool", "forkserver_socket_length"]
+
+#: the longest unix socket path the platform takes (sun_path, less its terminating NUL)
+_AF_UNIX_MAX = 103 if sys.platform == "darwin" else 107
+
+
+def forkserver_socket_length() -> int | None:
+    """How long the forkserver's unix socket path would be, if over the platform's limit.
+
+    multiprocessing puts it under TMPDIR (``pymp-*/listener-*``); a long TMPDIR
+    makes the server fail to start with "AF_UNIX path too long".  None: it fits.
+    """
+    length = len(tempfile.gettempdir()) + len("/pymp-12345678/listener-12345678")
+    return length if length > _AF_UNIX_MAX else None
+
 
 #: the worker side, built once per worker process by its initializer
 _WORKER_SERIALIZER: SnapshotSerializer | None = None

@@ -27,6 +27,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, Final, Literal, Protocol
 
+from ctxprop_reference.process_pool import forkserver_socket_length
 from ctxprop_reference.redis_queue import QueueConfig, reap_dead_workers
 from ctxprop_reference.redis_queue_worker import ENV_SIGNING_KEY, ENV_URL, run_worker
 
@@ -147,6 +148,8 @@ class WorkerPool:
         self.config = config
         self.size = workers
         self.worker_init = worker_init
+        if launcher == "forkserver" and forkserver_socket_length() is not None:
+            launcher = "subprocess"  # TMPDIR too long for the fork server's unix socket
         self.launcher = launcher
         self.preload = tuple(preload)
         self.start_timeout = start_timeout
