@@ -265,7 +265,7 @@ def _run_matrix(args: argparse.Namespace) -> int:
         return 4
     bounds = Bounds.for_run(len(specs), args.timeout)
     err(
-        f"ctxprop matrix: {len(specs)} runtime spec(s), each wait bounded by {args.timeout:g}s; "
+        f"ctxprop matrix: {len(specs)} runtime spec(s), each check bounded by {args.timeout:g}s; "
         f"a check is taken as hung after {bounds.stall:g}s, the run after {bounds.total:g}s"
     )
     tmp = tempfile.mkdtemp(prefix="ctxprop-matrix-")

@@ -68,7 +68,8 @@ class ConformanceSession:
     def pytest_report_header(self) -> str:
         return (
             f"ctxprop: {len(self.runtimes)} runtime(s), {len(self.impls)} contextvars "
-            f"implementation(s); each wait bounded by --ctxprop-timeout={self.timeout:g}s"
+            f"implementation(s); each check bounded by --ctxprop-timeout={self.timeout:g}s "
+            "(and as much again for its clean-up)"
         )
 
     # -- collection ------------------------------------------------------------------

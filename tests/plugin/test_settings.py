@@ -101,7 +101,7 @@ def test_every_setting_works_from_ini_under_its_cli_name(
     result.stdout.fnmatch_lines(
         [
             "ctxprop: 1 runtime(s), 0 contextvars implementation(s); "
-            "each wait bounded by --ctxprop-timeout=2.5s",
+            "each check bounded by --ctxprop-timeout=2.5s (and as much again for its clean-up)",
             "ctxprop: start ctxprop_conformance/test_forward.py::test_F1_*[[]scratch:Good[]]",
             "ctxprop: done scratch:Good: 1 pass",
         ]
