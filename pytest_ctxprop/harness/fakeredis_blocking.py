@@ -155,7 +155,8 @@ def _probe_polls(*, measure: bool = True) -> tuple[bool, type, type]:
             await client.blpop(["probe"], timeout=_PROBE_ASYNC_BLOCK_MS / 1000)
             result["wakeups"] = selector.calls - before
         finally:
-            await client.aclose()
+            # redis-py >= 5.0.1 names it aclose(); 5.0.0 has only close()
+            await (client.aclose() if hasattr(client, "aclose") else client.close())
 
     def run() -> None:
         loop = asyncio.SelectorEventLoop(selector)

@@ -32,6 +32,9 @@ def hold_test_loop(request: pytest.FixtureRequest, stack: ExitStack) -> Callable
         if _PYTEST_ASYNCIO_RUNNER.fullmatch(name):
             request.getfixturevalue(name)
             return _never
+    if "event_loop" in request.fixturenames:  # pytest-asyncio before 1.0: a loop fixture
+        request.getfixturevalue("event_loop")
+        return _never
     if "anyio_backend" in request.fixturenames:
         from anyio.pytest_plugin import extract_backend_and_options, get_runner
 
