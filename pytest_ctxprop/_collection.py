@@ -42,9 +42,23 @@ class ConformanceModule(pytest.Module):
         return name.startswith("Test")
 
 
+def ignored(nodeid: str, config: pytest.Config) -> bool:
+    """``--ignore`` / ``--ignore-glob`` naming the suite (``ctxprop_conformance[/test_x.py]``)."""
+    import fnmatch
+
+    for arg in config.getoption("ignore", None) or ():
+        path = str(arg).replace("\\", "/").rstrip("/")
+        if path in (SUITE_PACKAGE, nodeid) or path.endswith("/" + nodeid):
+            return True
+    globs = config.getoption("ignore_glob", None) or ()
+    return any(fnmatch.fnmatch(nodeid, str(g).replace("\\", "/")) for g in globs)
+
+
 def suite_modules(package: Path, stems: Iterable[str], parent: pytest.Session) -> list[Any]:
     modules = []
     for stem in stems:
+        if ignored(f"{SUITE_PACKAGE}/{stem}.py", parent.config):
+            continue
         module = ConformanceModule.from_parent(
             parent, path=package / f"{stem}.py", nodeid=f"{SUITE_PACKAGE}/{stem}.py"
         )
