@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import queue
 import shutil
@@ -81,11 +80,10 @@ class _Stopped(Exception):
 
 
 def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
+    from pytest_ctxprop._settings import positive_seconds
+
+    value = positive_seconds(text)
+    if value is None:
         raise argparse.ArgumentTypeError(f"{text!r}: need a finite number of seconds > 0")
     return value
 

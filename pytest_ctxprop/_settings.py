@@ -123,15 +123,21 @@ def _raw(config: pytest.Config, name: str) -> tuple[str | None, str]:
     return None, name
 
 
+def positive_seconds(text: object) -> float | None:
+    """``text`` as a finite number of seconds above 0, or None when it is not one."""
+    try:
+        seconds = float(str(text))
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds > 0 else None
+
+
 def parse_timeout(config: pytest.Config) -> float:
     value, label = _raw(config, "ctxprop_timeout")
     if value is None:
         return DEFAULT_TIMEOUT
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = math.nan
-    if not (math.isfinite(seconds) and seconds > 0):
+    seconds = positive_seconds(value)
+    if seconds is None:
         raise pytest.UsageError(f"{label}: need a finite number of seconds greater than 0")
     return seconds
 

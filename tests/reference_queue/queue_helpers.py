@@ -40,3 +40,14 @@ def probe_config(url: str, **overrides: Any) -> QueueConfig:
 def with_url(config: QueueConfig, url: str) -> QueueConfig:
     """The same queue, reached through another URL (e.g. a proxy that can be cut)."""
     return replace(config, url=url)
+
+
+def stored_keys(url: str, pattern: str) -> list[bytes]:
+    """The keys matching ``pattern``, sorted (what a queue left in Redis)."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        return sorted(client.keys(pattern))
+    finally:
+        client.close()

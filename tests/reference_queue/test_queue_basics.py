@@ -7,7 +7,7 @@ import re
 
 import pytest
 import redis
-from queue_helpers import RUN_PROBE, QueueFactory, probe_config
+from queue_helpers import RUN_PROBE, QueueFactory, probe_config, stored_keys
 
 from ctxprop_conformance import probes
 from ctxprop_conformance.observations import undescribe
@@ -78,7 +78,7 @@ def test_unserializable_value_is_an_error_at_submit_naming_the_var(redis_url: st
     with pytest.raises(SnapshotValueError, match=re.escape(probes.V.name)):
         queue.submit(RUN_PROBE, READ, ["V"])
     queue.close()
-    assert _keys(redis_url, queue.config.key("*")) == []  # nothing written
+    assert stored_keys(redis_url, queue.config.key("*")) == []  # nothing written
 
 
 def test_every_stored_key_has_a_ttl(redis_url: str) -> None:
@@ -88,14 +88,14 @@ def test_every_stored_key_has_a_ttl(redis_url: str) -> None:
     handles = [queue.submit(RUN_PROBE, READ, ["V"]) for _ in range(3)]
     client = redis.Redis.from_url(redis_url)
     try:
-        stored = _keys(redis_url, config.key("*"))
+        stored = stored_keys(redis_url, config.key("*"))
         assert len(stored) == 7  # 3 task records, 3 snapshots, the queue
         assert [k for k in stored if client.pttl(k) <= 0] == []
         pool = WorkerPool(config, 1)
         pool.start()
         try:
             assert [undescribe(queue.result(h, 10)) for h in handles] == [{"V": "a"}] * 3
-            stored = _keys(redis_url, config.key("*"))
+            stored = stored_keys(redis_url, config.key("*"))
             assert [k for k in stored if client.pttl(k) <= 0] == []
             assert client.keys(config.key("snapshot", "*")) == []  # dropped once run
             tombstone = client.hgetall(config.key("task", handles[0].task_id))
@@ -107,13 +107,6 @@ def test_every_stored_key_has_a_ttl(redis_url: str) -> None:
         client.close()
         queue.close()
 
-
-def _keys(url: str, pattern: str) -> list[bytes]:
-    client = redis.Redis.from_url(url)
-    try:
-        return sorted(client.keys(pattern))
-    finally:
-        client.close()
 
 
 def test_sync_helper_finds_the_tasks_value_in_the_task_and_from_a_bare_thread(

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import redis
-from queue_helpers import RUN_PROBE, QueueFactory, probe_config
+from queue_helpers import RUN_PROBE, QueueFactory, probe_config, stored_keys
 from tcp_proxy import CuttableProxy
 
 from ctxprop_conformance import probes
@@ -51,13 +51,6 @@ def started() -> Iterator[SignalOwner]:
     owner.close()
 
 
-def _keys(url: str, pattern: str) -> list[bytes]:
-    client = redis.Redis.from_url(url)
-    try:
-        return sorted(client.keys(pattern))
-    finally:
-        client.close()
-
 
 def test_unreachable_redis_at_submit_names_host_and_port() -> None:
     with socket.socket() as held:  # bound, never listening: connections are refused
@@ -79,7 +72,7 @@ def test_connection_lost_before_exec_writes_nothing(redis_url: str, proxy: Cutta
     with pytest.raises(QueueUnavailableError, match=f"127.0.0.1:{proxy.port}"):
         queue.submit(RUN_PROBE, READ, ["V"])
     queue.close()
-    assert _keys(redis_url, queue.config.key("*")) == []
+    assert stored_keys(redis_url, queue.config.key("*")) == []
 
 
 def test_connection_lost_while_a_task_runs_keeps_its_result(
