@@ -124,9 +124,9 @@ def test_selection_is_recorded_under_xdist(scratch, run_suite) -> None:
 
 
 def test_ignore_leaves_the_suite_or_one_module_out(scratch) -> None:
-    whole = scratch.runpytest("--ctxprop-runtime=scratch:Good", "--ignore=ctxprop_conformance")
+    whole = scratch.runpytest_subprocess("--ctxprop-runtime=scratch:Good", "--ignore=ctxprop_conformance")
     assert whole.ret == pytest.ExitCode.NO_TESTS_COLLECTED
-    one = scratch.runpytest(
+    one = scratch.runpytest_subprocess(
         "--ctxprop-runtime=scratch:Good",
         "--ignore=ctxprop_conformance/test_forward.py",
         "--co",
@@ -135,7 +135,7 @@ def test_ignore_leaves_the_suite_or_one_module_out(scratch) -> None:
     listed = one.stdout.str()
     assert "test_forward.py" not in listed
     assert "ctxprop_conformance/test_isolation.py::test_I1" in listed
-    globbed = scratch.runpytest(
+    globbed = scratch.runpytest_subprocess(
         "--ctxprop-runtime=scratch:Good", "--ignore-glob=*/test_token_*", "--co", "-q"
     )
     assert "test_token_transport" not in globbed.stdout.str()
