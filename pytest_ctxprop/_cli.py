@@ -134,8 +134,54 @@ def _parser() -> argparse.ArgumentParser:
         metavar="VERDICTS",
         help="exit 1 when any verdict is one of these, e.g. fail,error (for CI)",
     )
+    _publish_options(matrix)
     commands.add_parser("list", help="list the built-in runtime names")
     return parser
+
+
+def _jobs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: need a whole number >= 1")
+    return value
+
+
+def _publish_options(matrix: argparse.ArgumentParser) -> None:
+    matrix.add_argument(
+        "--all",
+        action="store_true",
+        help="every built-in runtime and every installed ctxprop.runtimes entry point "
+        "(a row whose library is missing is n/a), in parallel sessions",
+    )
+    matrix.add_argument(
+        "--rows",
+        action="append",
+        metavar="GLOB",
+        help="with --all: only the rows whose names match, e.g. 'gevent.*'; repeatable",
+    )
+    matrix.add_argument(
+        "--jobs",
+        type=_jobs,
+        metavar="N",
+        help="child sessions at once, a few rows each (default with --all: the CPU count, "
+        "at most 4); a hung row is reported and the others still run",
+    )
+    matrix.add_argument(
+        "--publish",
+        nargs="?",
+        const="docs",
+        metavar="DIR",
+        help="write DIR/matrix.md, DIR/matrix.html and DIR/matrix.json (default DIR: docs)",
+    )
+    matrix.add_argument(
+        "--summary",
+        metavar="FILE.md",
+        help="write a Markdown summary here (default with --all or --publish: appended to "
+        "$GITHUB_STEP_SUMMARY when that is set)",
+    )
 
 
 @contextmanager
@@ -255,12 +301,42 @@ def _command(tmp: str, report: Path, specs: list[str], timeout: float) -> list[s
     ]  # fmt: skip
 
 
+def _writable(option: str, value: str | None, *, folder: bool = False, make: bool = False) -> bool:
+    if value is None:
+        return True
+    path = Path(value).resolve()
+    parent = path if folder else path.parent
+    while (folder or make) and not parent.exists() and parent != parent.parent:
+        parent = parent.parent  # --publish and --summary create their folders
+    if parent.is_dir() and os.access(parent, os.W_OK):
+        return True
+    err(f"ctxprop matrix: {option}={value}: folder {parent} is not writable")
+    return False
+
+
 def _run_matrix(args: argparse.Namespace) -> int:
-    specs = args.runtime or sorted(BUILTIN_RUNTIMES)
-    output = Path(args.output).resolve() if args.output else None
-    if output is not None and not (output.parent.is_dir() and os.access(output.parent, os.W_OK)):
-        err(f"ctxprop matrix: --output={args.output}: folder {output.parent} is not writable")
+    from pytest_ctxprop._matrix_all import all_rows
+
+    if args.all and args.runtime:
+        err("ctxprop matrix: --all and --runtime: give one of them")
         return 4
+    if args.rows and not args.all:
+        err("ctxprop matrix: --rows selects among the rows of --all")
+        return 4
+    specs = all_rows(args.rows or ()) if args.all else args.runtime or sorted(BUILTIN_RUNTIMES)
+    if not specs:
+        err(f"ctxprop matrix: --rows {' '.join(args.rows)}: no row matches")
+        return 4
+    ok = [
+        _writable("--output", args.output),
+        _writable("--publish", args.publish, folder=True),
+        _writable("--summary", args.summary, make=True),
+    ]
+    if not all(ok):
+        return 4
+    if args.all or args.jobs is not None:
+        return _run_sessions(args, specs)
+    output = Path(args.output).resolve() if args.output else None
     bounds = Bounds.for_run(len(specs), args.timeout)
     err(
         f"ctxprop matrix: {len(specs)} runtime spec(s), each check bounded by {args.timeout:g}s; "
@@ -291,13 +367,70 @@ def _run_matrix(args: argparse.Namespace) -> int:
         if run is not None:
             _stop_child(run.proc)
         shutil.rmtree(tmp, ignore_errors=True)
-    elapsed = time.perf_counter() - started
+    return _finish(args, report, time.perf_counter() - started)
+
+
+def _run_sessions(args: argparse.Namespace, specs: list[str]) -> int:
+    """``--all`` / ``--jobs``: several bounded child sessions (pytest_ctxprop._matrix_all)."""
+    from pytest_ctxprop._matrix_all import ROWS_PER_SESSION, Sessions, default_jobs, merge
+
+    jobs = args.jobs or default_jobs()
+    bounds = Bounds.for_run(min(len(specs), ROWS_PER_SESSION), args.timeout)
+    err(
+        f"ctxprop matrix: {len(specs)} runtime spec(s) in up to {jobs} parallel sessions, each "
+        f"check bounded by {args.timeout:g}s; a check is taken as hung after {bounds.stall:g}s, "
+        f"a session of {ROWS_PER_SESSION} rows after {bounds.total:g}s"
+    )
+    started = time.perf_counter()
+    sessions = Sessions(specs, jobs=jobs, timeout=args.timeout)
+    try:
+        with _signals_stop():
+            reports, synthetic = sessions.run()
+    except _Stopped as stop:
+        err(f"ctxprop matrix: stopped by {stop}")
+        return 128 + stop.signum
+    finally:
+        sessions.close()
+    report = merge(reports, synthetic, list(args.argv))
+    broken = {r["runtime"]: r["reason"] for r in synthetic if r["verdict"] == "error"}
+    for row, reason in broken.items():
+        err(f"ctxprop matrix: {row}: {reason.splitlines()[0]}")
+    status = _finish(args, report, time.perf_counter() - started, annotate=True)
+    if broken:
+        err(f"ctxprop matrix: {len(broken)} row(s) hung or could not run (reported as error)")
+        return _EXIT_HUNG
+    return status
+
+
+def _finish(
+    args: argparse.Namespace, report: dict[str, Any], elapsed: float, *, annotate: bool = False
+) -> int:
+    """Print (and publish) the matrix; the exit status --fail-on asks for."""
+    import shlex
+
+    from pytest_ctxprop import _publish
+
+    summary = _publish.summary_target(args.summary) if (
+        args.summary or args.all or args.publish
+    ) else None  # fmt: skip
+    if annotate or args.publish or summary:
+        _publish.annotate(report)
+        if args.output:
+            from pytest_ctxprop._report import write_json_atomically
+
+            write_json_atomically(Path(args.output).resolve(), report)
     if args.json:
         print(json.dumps(report, indent=2))
     elif args.markdown:
         print(render_markdown(report))
     else:
         print(render_terminal(report))
+    command = "ctxprop " + shlex.join(args.argv)
+    if args.publish:
+        written = _publish.publish_docs(report, Path(args.publish), command)
+        err(f"ctxprop matrix: wrote {', '.join(map(str, written))}")
+    if summary:
+        err(f"ctxprop matrix: summary in {_publish.write_summary(report, summary)}")
     err(
         f"\nctxprop matrix: {len(report['results'])} verdicts on {len(report['runtimes'])} "
         f"runtimes in {elapsed:.1f}s (Python {report['python']})"
@@ -318,7 +451,9 @@ def _read(path: Path) -> dict[str, Any] | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = _parser().parse_args(argv)
+    args.argv = argv
     if args.command == "list":
         print("\n".join(sorted(BUILTIN_RUNTIMES)))
         return 0

@@ -108,3 +108,15 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"| {', '.join(section['not_checked']) or '-'} |"
         )
     return "\n".join(lines)
+
+
+def publish_grid(
+    report: dict[str, Any],
+) -> tuple[list[str], list[str], dict[tuple[str, str], dict[str, Any]]]:
+    """Rows (built-ins first, ``+ctxprop`` rows after their plain rows), columns, results."""
+    from pytest_ctxprop._versions import ordered
+
+    _, columns, _ = _grid(report)
+    cells = {(r["runtime"], r["property"]): r for r in report["results"]}
+    rows = ordered([*report.get("runtimes", {}), *(r["runtime"] for r in report["results"])])
+    return rows, columns, cells

@@ -41,6 +41,19 @@ else:  # pragma: no cover - 3.10: create_task has no context=; it copies the cur
         )
 
 
+def create_task_in(context: contextvars.Context, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+    """A task that runs ``coro`` in ``context`` (3.11+), or in a copy of it (3.10).
+
+    3.10's ``create_task`` has no ``context=``: the task copies the context it is
+    created in, so a copy of ``context`` is what it gets; it holds the same values
+    and nothing of the caller's.
+    """
+    loop = asyncio.get_running_loop()
+    if sys.version_info >= (3, 11):
+        return loop.create_task(coro, context=context)
+    return context.run(loop.create_task, coro)  # pragma: no cover - 3.10
+
+
 def offload(
     fn: Callable[..., T], /, *args: Any, executor: Executor | None = None
 ) -> asyncio.Future[T]:

@@ -68,6 +68,10 @@ class LifespanWatch:
                 self.error = exc
             raise
 
+    def failed(self) -> bool:
+        """Whether the app's lifespan startup raised or reported failure."""
+        return self.error is not None or self.failed_message is not None
+
     def startup_error(self) -> BaseException:
         """The exception to raise for a failed startup: the app's own when it raised one."""
         from pytest_ctxprop.harness.server import ServerStartError
@@ -115,5 +119,7 @@ async def serve_asgi(app: Any, ready: ReadyHandle) -> None:
             # uvicorn exits the process when lifespan startup fails; inside a test
             # run that is the app's own exception (H3)
             raise watch.startup_error() from None
+        if not server.started and watch.failed():
+            raise watch.startup_error()  # uvicorn 0.30 returns here instead of exiting
     finally:
         sock.close()

@@ -69,7 +69,12 @@ def test_signal_to_the_session_stops_its_redis_server(pytester, signum):
         assert redis_pid is not None, "".join(seen)
         assert _alive(redis_pid)
         proc.send_signal(signum)
-        proc.communicate(timeout=60)
+        try:
+            rest, _ = proc.communicate(timeout=INNER_TIMEOUT / 2)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            rest, _ = proc.communicate()
+            pytest.fail(f"the session did not end after {signum!r}:\n{''.join(seen)}{rest}")
     finally:
         watchdog.cancel()
         if proc.poll() is None:

@@ -71,6 +71,9 @@ PROJECTS: dict[str, tuple[dict[str, str], int] | str] = {
         {"myproject/__init__.py": "", "myproject/adapters.py": _readme_adapter()},
         1,  # a plain ThreadPoolExecutor loses the context: F1 and others fail
     ),
+    "pip install -e '.[ecosystem,brokers,dask]' && ctxprop matrix --all --publish": (
+        "every row (about a minute); its pages are checked by test_published_matrix.py"
+    ),
     "pip install pytest-ctxprop": "installs from the package index",
     "pip install 'pytest-ctxprop[ecosystem]'": "installs from the package index",
     "pytest -p ctxprop --ctxprop-runtime=anyio.to_thread --ctxprop-runtime=loky": (

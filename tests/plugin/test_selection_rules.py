@@ -124,7 +124,9 @@ def test_selection_is_recorded_under_xdist(scratch, run_suite) -> None:
 
 
 def test_ignore_leaves_the_suite_or_one_module_out(scratch) -> None:
-    whole = scratch.runpytest_subprocess("--ctxprop-runtime=scratch:Good", "--ignore=ctxprop_conformance")
+    whole = scratch.runpytest_subprocess(
+        "--ctxprop-runtime=scratch:Good", "--ignore=ctxprop_conformance"
+    )
     assert whole.ret == pytest.ExitCode.NO_TESTS_COLLECTED
     one = scratch.runpytest_subprocess(
         "--ctxprop-runtime=scratch:Good",
