@@ -91,6 +91,10 @@ def rebuild_error(error: Mapping[str, Any], allowed: tuple[str, ...]) -> Excepti
     else:
         exc = RemoteTaskError(f"{type_name}: {message}", remote_type=type_name)
     remote = error.get("traceback")
-    if remote and hasattr(exc, "add_note"):
-        exc.add_note(f"remote traceback (worker process):\n{remote}")
+    if remote:
+        note = f"remote traceback (worker process):\n{remote}"
+        if hasattr(exc, "add_note"):
+            exc.add_note(note)
+        else:  # 3.10: PEP 678's attribute, which pytest and the exceptiongroup backport show
+            exc.__notes__ = [*getattr(exc, "__notes__", []), note]
     return exc

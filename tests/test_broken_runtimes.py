@@ -49,6 +49,14 @@ JUDGED = [
     if prop.section in ("F", "I", "B", "S") or pid in {f"T{n}" for n in range(11, 17)}
 ]
 CLEAN = {"pass", "n/a"}
+#: what the awaited-call reference (and the broken runtimes built on it) declares on
+#: Python 3.10, where a task's Context cannot be given to asyncio (docs/reference.md)
+DECLARED_HERE = {"T11", "T16"} if sys.version_info < (3, 11) else set()
+
+
+def _clean(rows: dict[str, Any], pid: str) -> bool:
+    verdict = rows[pid]["verdict"]
+    return verdict in CLEAN or (verdict == "deviation" and pid in DECLARED_HERE)
 REFERENCE = sorted(name for name in BUILTIN_RUNTIMES if name.startswith("reference."))
 #: judged only on time here: their verdicts are whatever the interpreter does
 STDLIB = sorted(name for name in BUILTIN_RUNTIMES if name.startswith("stdlib."))
@@ -138,7 +146,7 @@ def test_broken_runtime_fails_exactly(pid: str, verdicts: Verdicts) -> None:
     assert rows[pid]["verdict"] == "fail", (
         f"{REGISTRY[pid]} should fail {pid}:\n{_show(rows, [pid])}"
     )
-    others = [p for p in JUDGED if p != pid and rows[p]["verdict"] not in CLEAN]
+    others = [p for p in JUDGED if p != pid and not _clean(rows, p)]
     assert not others, f"{REGISTRY[pid]} breaks more than {pid}:\n{_show(rows, others)}"
 
 
@@ -148,7 +156,7 @@ def test_reference_runtime_passes(name: str, verdicts: Verdicts) -> None:
     rows = verdicts[name]
     missing = [p for p in JUDGED if p not in rows]
     assert not missing, f"{name}: no verdict for {missing}"
-    bad = [p for p in JUDGED if rows[p]["verdict"] not in CLEAN]
+    bad = [p for p in JUDGED if not _clean(rows, p)]
     assert not bad, f"{name}:\n{_show(rows, bad)}"
 
 

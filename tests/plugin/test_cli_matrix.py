@@ -25,6 +25,14 @@ def ctxprop(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+#: the awaited-call reference's declared deviations on Python 3.10 (docs/reference.md)
+DECLARED_HERE = (
+    {("reference.asyncio_awaited", "T11"), ("reference.asyncio_awaited", "T16")}
+    if sys.version_info < (3, 11)
+    else set()
+)
+
+
 def test_matrix_on_every_builtin_runtime_reports_and_exits_0(project: Path, check_report) -> None:
     """README's ``ctxprop matrix``, typed in a user's folder (with --json to read it)."""
     proc = run_ctxprop(project, "matrix", "--json")
@@ -39,6 +47,7 @@ def test_matrix_on_every_builtin_runtime_reports_and_exits_0(project: Path, chec
         f"{r['runtime']} {r['property']} {r['verdict']}: {r['reason'][:600]}"
         for r in report["results"]
         if r["runtime"].startswith("reference.") and r["verdict"] not in ("pass", "n/a")
+        and not (r["verdict"] == "deviation" and (r["runtime"], r["property"]) in DECLARED_HERE)
     ]
     assert not bad, "\n".join(bad[:3])
     # the stdlib's plain thread pool really does lose the context
