@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextvars
-import json
 import os
 import pickle
 import re
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ecosystem_inner_session import run_rows
 
 pytest.importorskip("arq")
 if not os.environ.get("CTXPROP_REDIS_URL") and shutil.which("redis-server") is None:
@@ -139,27 +139,13 @@ def redis_url() -> Iterator[str]:
         proc.stdout.close()
 
 
-def run_rows(tmp: Path, rows: dict[str, str]) -> dict[str, dict[str, tuple[str, str]]]:
-    """One inner ctxprop session over ``rows``; (verdict, reason) per property per row."""
-    report = tmp / "report.json"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "ctxprop", "-p", "no:cacheprovider", "-q",
-         *(f"--ctxprop-runtime={n}={s}" for n, s in rows.items()), f"--ctxprop-report={report}"],
-        cwd=tmp, env=env, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    assert proc.returncode in (0, 1), proc.stdout[-3000:] + proc.stderr
-    assert report.is_file(), proc.stdout[-3000:] + proc.stderr
-    table: dict[str, dict[str, tuple[str, str]]] = {}
-    for row in json.loads(report.read_text(encoding="utf-8"))["results"]:
-        table.setdefault(row["runtime"], {})[row["property"]] = (row["verdict"], row["reason"])
-    return table
-
-
 @pytest.fixture(scope="module")
 def rows(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, tuple[str, str]]]:
-    return run_rows(tmp_path_factory.mktemp("arq"), ROWS)
+    specs = (f"{n}={s}" for n, s in ROWS.items())
+    table = run_rows(tmp_path_factory.mktemp("arq"), specs)
+    return {
+        rt: {p: (r["verdict"], r["reason"]) for p, r in row.items()} for rt, row in table.items()
+    }
 
 
 def _script(tmp: Path, name: str, text: str, *args: str, env: dict[str, str] | None = None) -> str:

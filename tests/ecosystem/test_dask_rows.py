@@ -8,15 +8,12 @@ submits a module-level function that reads it (``pure=False``).
 from __future__ import annotations
 
 import contextvars
-import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from ecosystem_inner_session import run_rows
 
 pytest.importorskip("distributed")
 
@@ -29,29 +26,9 @@ ROWS = {
 }
 
 
-def run_rows(workdir: Path, rows: dict[str, str]) -> dict[str, dict[str, dict[str, Any]]]:
-    """One inner session on ``rows``; the report as runtime -> property -> row."""
-    report = workdir / "report.json"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "ctxprop", "-p", "no:cacheprovider", "-q",
-         *(f"--ctxprop-runtime={name}={spec}" for name, spec in rows.items()),
-         f"--ctxprop-report={report}"],
-        cwd=workdir, env=env, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    output = proc.stdout[-4000:] + proc.stderr[-2000:]
-    assert proc.returncode in (0, 1), output
-    assert report.is_file(), output
-    table: dict[str, dict[str, dict[str, Any]]] = {}
-    for row in json.loads(report.read_text(encoding="utf-8"))["results"]:
-        table.setdefault(row["runtime"], {})[row["property"]] = row
-    return table
-
-
 @pytest.fixture(scope="module")
 def rows(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, dict[str, Any]]]:
-    return run_rows(tmp_path_factory.mktemp("dask"), ROWS)
+    return run_rows(tmp_path_factory.mktemp("dask"), (f"{n}={s}" for n, s in ROWS.items()))
 
 
 def _direct(processes: bool) -> object:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import json
 import os
 import re
 import subprocess
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ecosystem_inner_session import run_rows
 
 pytest.importorskip("docket")
 pytest.importorskip("lupa")  # docket's Lua scripts on the embedded fakeredis
@@ -49,29 +49,9 @@ TASK_MODULE = textwrap.dedent(
 )
 
 
-def run_rows(workdir: Path, rows: dict[str, str]) -> dict[str, dict[str, dict[str, Any]]]:
-    """One inner session on ``rows``; the report as runtime -> property -> row."""
-    report = workdir / "report.json"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "ctxprop", "-p", "no:cacheprovider", "-q",
-         *(f"--ctxprop-runtime={name}={spec}" for name, spec in rows.items()),
-         f"--ctxprop-report={report}"],
-        cwd=workdir, env=env, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    output = proc.stdout[-4000:] + proc.stderr[-2000:]
-    assert proc.returncode in (0, 1), output
-    assert report.is_file(), output
-    table: dict[str, dict[str, dict[str, Any]]] = {}
-    for row in json.loads(report.read_text(encoding="utf-8"))["results"]:
-        table.setdefault(row["runtime"], {})[row["property"]] = row
-    return table
-
-
 @pytest.fixture(scope="module")
 def rows(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, dict[str, Any]]]:
-    return run_rows(tmp_path_factory.mktemp("docket"), ROWS)
+    return run_rows(tmp_path_factory.mktemp("docket"), (f"{n}={s}" for n, s in ROWS.items()))
 
 
 async def _direct_memory() -> str:

@@ -7,14 +7,13 @@ The direct measurement uses dramatiq as its docs say (StubBroker, a Worker,
 from __future__ import annotations
 
 import contextvars
-import json
-import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from ecosystem_inner_session import run_rows
 
 dramatiq = pytest.importorskip("dramatiq")
 
@@ -28,27 +27,10 @@ DOC = Path(__file__).parents[2] / "docs" / "integrations" / "dramatiq.md"
 V: contextvars.ContextVar[str] = contextvars.ContextVar("dramatiq_direct_V")
 
 
-def run_rows(tmp: Path, rows: dict[str, str]) -> dict[str, dict[str, str]]:
-    """One inner ctxprop session over ``rows``; property verdicts per row."""
-    report = tmp / "report.json"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "ctxprop", "-p", "no:cacheprovider", "-q",
-         *(f"--ctxprop-runtime={n}={s}" for n, s in rows.items()), f"--ctxprop-report={report}"],
-        cwd=tmp, env=env, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    assert proc.returncode in (0, 1), proc.stdout[-3000:] + proc.stderr
-    assert report.is_file(), proc.stdout[-3000:] + proc.stderr
-    table: dict[str, dict[str, str]] = {}
-    for row in json.loads(report.read_text(encoding="utf-8"))["results"]:
-        table.setdefault(row["runtime"], {})[row["property"]] = row["verdict"]
-    return table
-
-
 @pytest.fixture(scope="module")
 def verdicts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, str]]:
-    return run_rows(tmp_path_factory.mktemp("dramatiq"), ROWS)
+    table = run_rows(tmp_path_factory.mktemp("dramatiq"), (f"{n}={s}" for n, s in ROWS.items()))
+    return {rt: {p: r["verdict"] for p, r in row.items()} for rt, row in table.items()}
 
 
 def _direct() -> str:

@@ -12,17 +12,14 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
-import json
 import multiprocessing
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 import pytest
+from ecosystem_inner_session import run_rows
 
 ENTRY_POINTS = {ep.name: ep.value for ep in entry_points(group="ctxprop.runtimes")}
 HERE = Path(__file__).parent
@@ -118,22 +115,7 @@ DIRECT: dict[str, Callable[[], str]] = {
 @pytest.fixture(scope="module")
 def rows(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, dict[str, Any]]]:
     workdir = tmp_path_factory.mktemp("ecosystem")
-    report = workdir / "report.json"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "ctxprop", "-p", "no:cacheprovider", "-q",
-         "-W", "error", *(f"--ctxprop-runtime={name}" for name in DIRECT),
-         f"--ctxprop-report={report}"],
-        cwd=workdir, env=env, capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
-    output = proc.stdout[-4000:] + proc.stderr
-    assert proc.returncode in (0, 1), output
-    assert report.is_file(), output
-    table: dict[str, dict[str, dict[str, Any]]] = {}
-    for row in json.loads(Path(report).read_text(encoding="utf-8"))["results"]:
-        table.setdefault(row["runtime"], {})[row["property"]] = row
-    return table
+    return run_rows(workdir, DIRECT, timeout=600, extra=["-W", "error"])
 
 
 def _covered_by_own_file(name: str) -> bool:

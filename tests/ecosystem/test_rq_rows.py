@@ -10,7 +10,6 @@ docs/integrations/rq.md is run as written.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ecosystem_inner_session import run_rows
 
 pytest.importorskip("rq")
 
@@ -99,17 +99,7 @@ def _run(argv: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProc
 
 def row(name: str, workdir: Path) -> dict[str, dict[str, Any]]:
     """One inner session on one row; its report as property -> result."""
-    report = workdir / "report.json"
-    proc = _run(
-        [sys.executable, "-m", "pytest", "-p", "ctxprop", "-p", "no:cacheprovider", "-q",
-         f"--ctxprop-runtime={name}={MODULE}:{ROWS[name]}", f"--ctxprop-report={report}"],
-        workdir, 400,
-    )  # fmt: skip
-    output = proc.stdout[-4000:] + proc.stderr[-4000:]
-    assert proc.returncode in (0, 1), output
-    assert report.is_file(), output
-    results = json.loads(report.read_text(encoding="utf-8"))["results"]
-    return {r["property"]: r for r in results if r["runtime"] == name}
+    return run_rows(workdir, [f"{name}={MODULE}:{ROWS[name]}"], timeout=400)[name]
 
 
 def direct(mode: str, workdir: Path) -> str:
