@@ -72,8 +72,14 @@ def test_signal_to_the_session_stops_its_redis_server(pytester, signum):
         try:
             rest, _ = proc.communicate(timeout=INNER_TIMEOUT / 2)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            rest, _ = proc.communicate()
+            # SIGABRT: pytest's faulthandler prints every thread's stack, so the output says
+            # where the session was stuck
+            proc.send_signal(signal.SIGABRT)
+            try:
+                rest, _ = proc.communicate(timeout=INNER_TIMEOUT / 4)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                rest, _ = proc.communicate()
             pytest.fail(f"the session did not end after {signum!r}:\n{''.join(seen)}{rest}")
     finally:
         watchdog.cancel()
