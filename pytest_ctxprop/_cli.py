@@ -15,23 +15,25 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import queue
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections import deque
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from pytest_ctxprop._builtin import BUILTIN_RUNTIMES
-from pytest_ctxprop._progress import DONE, START
+from pytest_ctxprop._child_session import (
+    EXIT_HUNG,
+    Bounds,
+    ChildRun,
+    Stopped,
+    child_command,
+    err,
+    read_report,
+    signals_stop,
+    stop_child,
+)
 from pytest_ctxprop._render import render_markdown, render_terminal
 
 VERDICTS = ("pass", "fail", "deviation", "n/a", "inconclusive", "error")
@@ -39,44 +41,6 @@ DESCRIPTION = (
     "Run the ctxprop conformance suite and print the verdict matrix. "
     "In a project's own test run use pytest -p ctxprop --ctxprop-runtime=SPEC instead."
 )
-#: a check ends within CHECK_FACTOR x --timeout (+ CHECK_SLACK) or is taken as hung
-CHECK_FACTOR = 2
-CHECK_SLACK = 5.0
-#: collection, imports and interpreter start-up of the child, before its first check
-STARTUP = 60.0
-
-
-def runtime_checks() -> int:
-    """Properties this suite version checks against each runtime (from its coverage)."""
-    from ctxprop_conformance.properties import coverage
-
-    return sum(
-        len(section["checked"])  # type: ignore[arg-type]
-        for section in coverage()
-        if section["checked_against"] == "runtime"
-    )
-
-
-_EXIT_HUNG = 2
-
-
-@dataclass(frozen=True)
-class Bounds:
-    """How long the child may go without progress, and how long in all."""
-
-    stall: float
-    total: float
-
-    @classmethod
-    def for_run(cls, runtimes: int, timeout: float) -> Bounds:
-        per_check = CHECK_FACTOR * timeout + CHECK_SLACK
-        return cls(stall=per_check, total=STARTUP + runtimes * runtime_checks() * per_check)
-
-
-class _Stopped(Exception):
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
 
 
 def _seconds(text: str) -> float:
@@ -184,123 +148,6 @@ def _publish_options(matrix: argparse.ArgumentParser) -> None:
     )
 
 
-@contextmanager
-def _signals_stop() -> Iterator[None]:
-    """SIGTERM (and SIGINT) end the run through ``finally`` blocks: child and folder go."""
-
-    def stop(signum: int, frame: Any) -> None:
-        raise _Stopped(signum)
-
-    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-
-
-def _stop_child(proc: subprocess.Popen[str]) -> None:
-    """Terminate the child's whole process group (pool workers included)."""
-    if proc.poll() is not None:
-        return
-    for sig in (signal.SIGTERM, signal.SIGCONT):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-
-def _lines(stream: IO[str], into: queue.Queue[str | None]) -> None:
-    for line in stream:
-        into.put(line.rstrip("\n"))
-    into.put(None)
-
-
-class _Run:
-    """The child session: its output, progress and bounds."""
-
-    def __init__(self, command: list[str], cwd: str, names: list[str], bounds: Bounds) -> None:
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.getcwd(), env.get("PYTHONPATH")]))
-        self.names = names
-        self.bounds = bounds
-        self.tail: deque[str] = deque(maxlen=60)
-        self.last_progress = "(no check started)"
-        self.started: dict[str, float] = {}
-        self.proc = subprocess.Popen(
-            command,
-            cwd=cwd,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        assert self.proc.stdout is not None
-        self.reader = threading.Thread(
-            target=_lines, args=(self.proc.stdout, self.lines), daemon=True
-        )
-        self.reader.start()
-
-    def _progress(self, line: str) -> None:
-        if START in line:
-            nodeid = line.split(START, 1)[1]
-            self.last_progress = f"{START}{nodeid}"
-            name = nodeid.rsplit("[", 1)[-1].removesuffix("]")
-            if name not in self.started:
-                self.started[name] = time.perf_counter()
-                err(f"  [{len(self.started)}/{len(self.names)}] {name} ...")
-        elif DONE in line:
-            name, _, counts = line.split(DONE, 1)[1].partition(": ")
-            took = time.perf_counter() - self.started.get(name, time.perf_counter())
-            err(f"  [{len(self.started)}/{len(self.names)}] {name}: {counts} ({took:.1f}s)")
-        else:
-            self.tail.append(line)
-
-    def wait(self) -> str | None:
-        """Follow the child to its end; a description of what hung, or None."""
-        began = last = time.perf_counter()
-        stall = STARTUP + self.bounds.stall  # until the first check starts
-        while True:
-            now = time.perf_counter()
-            left = min(last + stall - now, began + self.bounds.total - now)
-            if left <= 0:
-                what = "the run" if now - began >= self.bounds.total else "one check"
-                limit = self.bounds.total if what == "the run" else stall
-                return f"{what} took longer than {limit:g}s; last progress: {self.last_progress}"
-            try:
-                line = self.lines.get(timeout=left)
-            except queue.Empty:
-                continue
-            if line is None:
-                self.proc.wait()
-                return None
-            if START in line or DONE in line:
-                last, stall = time.perf_counter(), self.bounds.stall
-            self._progress(line)
-
-
-def err(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
-
-
-def _command(tmp: str, report: Path, specs: list[str], timeout: float) -> list[str]:
-    ini = Path(tmp, "pytest.ini")
-    ini.write_text("[pytest]\n", encoding="utf-8")
-    return [
-        sys.executable, "-m", "pytest", "-p", "ctxprop", "-c", str(ini), "--rootdir", tmp,
-        "-p", "no:cacheprovider", "-q", "--no-header", "--tb=no", "--ctxprop-progress",
-        f"--ctxprop-timeout={timeout}", f"--ctxprop-report={report}",
-        *(f"--ctxprop-runtime={spec}" for spec in specs),
-    ]  # fmt: skip
-
-
 def _writable(option: str, value: str | None, *, folder: bool = False, make: bool = False) -> bool:
     if value is None:
         return True
@@ -343,29 +190,29 @@ def _run_matrix(args: argparse.Namespace) -> int:
         f"a check is taken as hung after {bounds.stall:g}s, the run after {bounds.total:g}s"
     )
     tmp = tempfile.mkdtemp(prefix="ctxprop-matrix-")
-    run: _Run | None = None
+    run: ChildRun | None = None
     started = time.perf_counter()
     try:
-        with _signals_stop():
+        with signals_stop():
             report_path = output or Path(tmp, "report.json")
-            run = _Run(_command(tmp, report_path, specs, args.timeout), tmp, specs, bounds)
+            run = ChildRun(child_command(tmp, report_path, specs, args.timeout), tmp, specs, bounds)
             hung = run.wait()
             if hung is not None:
-                _stop_child(run.proc)
+                stop_child(run.proc)
                 err("\n".join(list(run.tail)[-20:]))
                 err(f"ctxprop matrix: the suite hung and was stopped: {hung}")
-                return _EXIT_HUNG
-            report = _read(report_path)
+                return EXIT_HUNG
+            report = read_report(report_path)
             if run.proc.returncode not in (0, 1) or not report or not report["complete"]:
                 err("\n".join(run.tail))
                 err(f"ctxprop matrix: the suite did not run (pytest exit {run.proc.returncode})")
-                return run.proc.returncode or _EXIT_HUNG
-    except _Stopped as stop:
+                return run.proc.returncode or EXIT_HUNG
+    except Stopped as stop:
         err(f"ctxprop matrix: stopped by {stop}")
         return 128 + stop.signum
     finally:
         if run is not None:
-            _stop_child(run.proc)
+            stop_child(run.proc)
         shutil.rmtree(tmp, ignore_errors=True)
     return _finish(args, report, time.perf_counter() - started)
 
@@ -384,9 +231,9 @@ def _run_sessions(args: argparse.Namespace, specs: list[str]) -> int:
     started = time.perf_counter()
     sessions = Sessions(specs, jobs=jobs, timeout=args.timeout)
     try:
-        with _signals_stop():
+        with signals_stop():
             reports, synthetic = sessions.run()
-    except _Stopped as stop:
+    except Stopped as stop:
         err(f"ctxprop matrix: stopped by {stop}")
         return 128 + stop.signum
     finally:
@@ -398,7 +245,7 @@ def _run_sessions(args: argparse.Namespace, specs: list[str]) -> int:
     status = _finish(args, report, time.perf_counter() - started, annotate=True)
     if broken:
         err(f"ctxprop matrix: {len(broken)} row(s) hung or could not run (reported as error)")
-        return _EXIT_HUNG
+        return EXIT_HUNG
     return status
 
 
@@ -440,14 +287,6 @@ def _finish(
         err(f"ctxprop matrix: --fail-on: {', '.join(hits)} verdicts present")
         return 1
     return 0
-
-
-def _read(path: Path) -> dict[str, Any] | None:
-    try:
-        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data
 
 
 def main(argv: list[str] | None = None) -> int:

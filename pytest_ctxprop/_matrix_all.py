@@ -95,7 +95,7 @@ class Board:
         self.seen: set[str] = set()
 
     def started(self, name: str) -> None:
-        from pytest_ctxprop._cli import err
+        from pytest_ctxprop._child_session import err
 
         with self.lock:
             if name in self.seen:  # again, after its session hung on another row
@@ -105,16 +105,16 @@ class Board:
             err(f"  [{len(self.seen)}/{self.total}] {name} ...")
 
     def done(self, name: str, counts: str, took: float) -> None:
-        from pytest_ctxprop._cli import err
+        from pytest_ctxprop._child_session import err
 
         with self.lock:
             err(f"  [done] {name}: {counts} ({took:.1f}s)")
 
 
 def _session_run(board: Board) -> type:
-    from pytest_ctxprop._cli import _Run
+    from pytest_ctxprop._child_session import ChildRun
 
-    class SessionRun(_Run):
+    class SessionRun(ChildRun):
         """One child session of a batch; records what ran last."""
 
         def __init__(self, *args: Any) -> None:
@@ -157,27 +157,27 @@ class Sessions:
         self.sessions = 0
 
     def _one(self, number: int, batch: list[str], done: queue.Queue[Outcome]) -> None:
-        from pytest_ctxprop._cli import Bounds, _command, _read, _stop_child
+        from pytest_ctxprop._child_session import Bounds, child_command, read_report, stop_child
 
         folder = Path(self.tmp, f"session-{number}")
         outcome = Outcome(batch)
         try:
             folder.mkdir()
             report = folder / "report.json"
-            command = _command(str(folder), report, batch, self.timeout)
+            command = child_command(str(folder), report, batch, self.timeout)
             bounds = Bounds.for_run(len(batch), self.timeout)
             run = self.run_class(command, str(folder), batch, bounds)
             with self.lock:
                 self.active[number] = run
             if self.stopping.is_set():
-                _stop_child(run.proc)
+                stop_child(run.proc)
             outcome.hung = run.wait()
-            _stop_child(run.proc)
+            stop_child(run.proc)
             outcome.returncode = run.proc.returncode
             outcome.tail = list(run.tail)
             outcome.running, outcome.running_nodeid = run.running, run.running_nodeid
             if outcome.hung is None:
-                data = _read(report)
+                data = read_report(report)
                 if data and data.get("complete") and run.proc.returncode in (0, 1):
                     outcome.report = data
         except Exception as exc:  # a session that cannot even start is its rows' error
@@ -190,13 +190,13 @@ class Sessions:
 
     def stop(self) -> None:
         """Stop every running child (on SIGTERM/SIGINT); their folders go with ``close``."""
-        from pytest_ctxprop._cli import _stop_child
+        from pytest_ctxprop._child_session import stop_child
 
         self.stopping.set()
         with self.lock:
             runs = list(self.active.values())
         for run in runs:
-            _stop_child(run.proc)
+            stop_child(run.proc)
 
     def close(self) -> None:
         self.stop()
