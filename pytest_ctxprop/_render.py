@@ -25,9 +25,10 @@ LEGEND = ". pass  F fail  D deviation (declared)  - n/a  ? inconclusive  E error
 
 def _grid(report: dict[str, Any]) -> tuple[list[str], list[str], dict[tuple[str, str], str]]:
     from ctxprop_conformance.properties import PROPERTIES
+    from pytest_ctxprop._versions import ordered
 
     cells = {(r["runtime"], r["property"]): r["verdict"] for r in report["results"]}
-    subjects = list(dict.fromkeys(r["runtime"] for r in report["results"]))
+    subjects = ordered(r["runtime"] for r in report["results"])  # as the published pages
     seen = {pid for _, pid in cells}
     columns = [pid for pid in PROPERTIES if pid in seen]
     return subjects, columns, cells
