@@ -9,10 +9,11 @@ adapter's ``start`` and ``stop`` (its :meth:`lifespan`).
 
 The lifecycle order is fixed: construct, ``register``/``declare_forward_only``,
 ``start``, the scenario's calls, ``stop``.  What makes a property ``n/a``
-(capabilities, worker count) is decided before anything starts.  A check has
-one bound, ``timeout``: start and the scenario must end within it, and the
+(capabilities, worker count) is decided before anything starts.  Each phase of
+a check has the bound ``timeout``: ``start`` (a pool of worker processes on a
+loaded machine must not eat the scenario's time), the scenario, and the
 clean-up (releasing held tasks, retrieving every abandoned task's outcome,
-``stop``) within one more.  A call still stuck past that is abandoned with its
+``stop``).  A call still stuck past its phase's bound is abandoned with its
 daemon thread and reported as an ``error`` naming the call.
 """
 
@@ -164,6 +165,7 @@ def _drive_sync(adapter: RuntimeAdapter, setup: Setup, scenario: Scenario, calle
         not_applicable(str(exc))
     except Exception as exc:
         raise _lifecycle_error("start", exc) from None
+    caller.deadline = time.monotonic() + caller.timeout  # the scenario's own bound
     try:
         return contextvars.Context().run(step_without_loop, scenario(caller))
     finally:
@@ -217,6 +219,8 @@ async def _lifecycle(adapter: AsyncRuntimeAdapter, setup: Setup, scenario: Scena
                 workers=_workers(adapter, setup), worker_init=setup.worker_init
             ):
                 phase = "scenario"
+                caller.deadline = time.monotonic() + caller.timeout  # the scenario's own bound
+                scope.deadline = anyio.current_time() + caller.timeout + GRACE / 2
                 for var, token in reversed(tokens):  # workers were created under start_values;
                     var.reset(token)  # the caller starts empty
                 try:
@@ -297,7 +301,7 @@ def run_scenario(
     thread = threading.Thread(target=body, daemon=True, name="ctxprop-scenario")
     thread.start()
     while thread.is_alive():
-        # the deadline moves once, when the clean-up starts: follow it
+        # the deadline moves when the scenario and when the clean-up start: follow it
         left = caller.deadline - time.monotonic() + GRACE
         if left <= 0:
             break

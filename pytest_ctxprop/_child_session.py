@@ -31,8 +31,9 @@ __all__ = [
     "signals_stop", "stop_child",
 ]  # fmt: skip
 
-#: a check ends within CHECK_FACTOR x --timeout (+ CHECK_SLACK) or is taken as hung
-CHECK_FACTOR = 2
+#: a check ends within CHECK_FACTOR x --timeout (+ CHECK_SLACK) or is taken as hung:
+#: start, the scenario and the clean-up are bounded by --timeout each
+CHECK_FACTOR = 3
 CHECK_SLACK = 5.0
 #: collection, imports and interpreter start-up of the child, before its first check
 STARTUP = 60.0

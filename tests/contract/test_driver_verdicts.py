@@ -172,3 +172,36 @@ def test_start_raising_names_start_and_shows_the_traceback_once() -> None:
     assert messages[1] == (
         "start() of the adapter raised ValueError: no broker at localhost:1 (traceback shown at F1)"
     )
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_a_slow_start_leaves_the_scenario_its_whole_bound(kind: str) -> None:
+    """``start`` has a bound of its own: a pool that takes most of it to come up (worker
+    processes on a loaded machine) must not shorten the scenario's waits."""
+    slow = 0.8 * BOUND  # a start that takes most of the bound (a stand-in for process spawns)
+
+    class SlowStart(Pool):
+        def start(self, *, workers: int, worker_init: WorkerInit | None = None) -> None:
+            threading.Event().wait(slow)
+            super().start(workers=workers, worker_init=worker_init)
+
+    class AsyncSlowStart(AsyncRuntimeAdapter):
+        traits: ClassVar[Traits] = Traits()
+        task_kind: ClassVar[str] = "async"  # type: ignore[misc]
+
+        async def start(self, *, workers: int, worker_init: WorkerInit | None = None) -> None:
+            import anyio
+
+            await anyio.sleep(slow)
+
+        async def stop(self) -> None:
+            pass
+
+        async def call(self, fn: Callable[..., Any], /, *args: Any, timeout: float) -> Any:
+            return await fn(*args)
+
+    async def remaining(caller: Caller) -> float:
+        return caller.remaining()
+
+    left = _run(SlowStart if kind == "sync" else AsyncSlowStart, remaining)
+    assert left > BOUND - slow + 0.1  # a fresh bound: nearly BOUND, where one shared bound left 0.2
