@@ -7,9 +7,7 @@ key prefix.
 
 from __future__ import annotations
 
-import socket
 import threading
-from typing import Any
 
 __all__ = ["embedded_redis_url"]
 
@@ -27,9 +25,10 @@ def embedded_redis_url() -> str:
     with _embedded_lock:
         if _embedded_url is None:
             from pytest_ctxprop.harness.fakeredis_blocking import apply_blocking_patch
+            from pytest_ctxprop.harness.fakeredis_tcp import tcp_fake_server
 
             apply_blocking_patch()
-            server = _no_delay_server()
+            server = tcp_fake_server()  # replies at once, CLIENT INFO as Redis writes it
             server.daemon_threads = True
             thread = threading.Thread(
                 target=server.serve_forever,
@@ -41,20 +40,3 @@ def embedded_redis_url() -> str:
             host, port = server.server_address[:2]
             _embedded_url = f"redis://{host}:{port}/0"
         return _embedded_url
-
-
-def _no_delay_server() -> Any:
-    """A fakeredis TCP server whose replies are sent at once (TCP_NODELAY).
-
-    fakeredis writes each reply of a pipeline on its own; with Nagle's algorithm
-    on, every MULTI/EXEC then waits out the peer's delayed ACK (~40 ms).
-    """
-    from fakeredis import TcpFakeServer
-
-    class NoDelayServer(TcpFakeServer):
-        def get_request(self) -> tuple[socket.socket, Any]:
-            sock, address = super().get_request()
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            return sock, address
-
-    return NoDelayServer(("127.0.0.1", 0))

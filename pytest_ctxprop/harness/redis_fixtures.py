@@ -18,7 +18,6 @@ redis, fakeredis and the process are touched only when a test asks for them.
 from __future__ import annotations
 
 import os
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
+from pytest_ctxprop.harness.fakeredis_tcp import tcp_fake_server
 from pytest_ctxprop.harness.redis_settings import RedisSettings, redact_url
 
 if TYPE_CHECKING:
@@ -181,7 +181,7 @@ class FakeTcpRedis:
         from pytest_ctxprop.harness.fakeredis_blocking import blocking_patch
 
         with blocking_patch(decided=self.decided):
-            server = _tcp_fake_server()
+            server = tcp_fake_server()
             thread = threading.Thread(
                 target=server.serve_forever,
                 kwargs={"poll_interval": 0.05},
@@ -201,45 +201,6 @@ class FakeTcpRedis:
 
     def close(self) -> None:
         pass
-
-
-def _tcp_fake_server() -> Any:
-    """fakeredis's ``TcpFakeServer`` on a free port, able to end its connections.
-
-    In older releases (2.33, the floor) a connection's thread is a daemon that spins
-    until its client goes away, and nothing ends it; this one records each connection so that
-    ``close_connections`` ends them all and joins their threads, on every version.
-    """
-    from fakeredis import TcpFakeServer
-
-    connections: list[tuple[Any, threading.Thread]] = []
-    lock = threading.Lock()
-
-    class Server(TcpFakeServer):  # type: ignore[misc]
-        def finish_request(self, request: Any, client_address: Any) -> None:
-            request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            super().finish_request(request, client_address)
-
-        def close_connections(self) -> None:
-            with lock:
-                handlers = list(connections)
-            for handler, _ in handlers:
-                handler.shutdown_request = True  # the loop's own exit flag before 2.34
-            self.server_close()
-            for _, thread in handlers:
-                thread.join(TIMEOUT)
-
-    server = Server(("127.0.0.1", 0))
-    base = server.RequestHandlerClass
-
-    class TrackedHandler(base):  # type: ignore[misc, valid-type]
-        def setup(self) -> None:
-            with lock:
-                connections.append((self, threading.current_thread()))
-            super().setup()
-
-    server.RequestHandlerClass = TrackedHandler
-    return server
 
 
 def open_backend(
