@@ -1,6 +1,7 @@
 """One broker worker in its own OS process, for the celery and rq rows: start cheap, stop clean.
 
-A worker is forked from multiprocessing's fork server (single threaded, with the
+A worker is forked from the rows' fork server
+(:mod:`ctxprop_conformance.ecosystem.fork_server`: single threaded, with the
 library imported once), so a fresh worker per property check costs milliseconds
 of forking rather than an interpreter start, and never inherits the caller's
 threads or context.  The child makes itself a process group leader, so ``stop``
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import multiprocessing
 import os
 import re
 import signal
@@ -22,12 +22,11 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ctxprop_conformance.ecosystem import fork_server
 from ctxprop_reference.redis_queue_embedded import embedded_redis_url
 from pytest_ctxprop.adapter import SnapshotAccess, SnapshotFault
 
 ENV_URL = "CTXPROP_REDIS_URL"
-#: imported once by the fork server; every worker forked from it starts with them loaded
-_BASE_PRELOAD = ("ctxprop_conformance.probes", "redis", "json")
 
 
 def backend_url() -> str:
@@ -85,16 +84,6 @@ def announce(url: str, ready_key: str, message: dict[str, Any]) -> None:
         client.close()
 
 
-def prewarm(preload: Sequence[str]) -> None:
-    """Start the fork server now (its imports run in the background); cheap once running."""
-    from multiprocessing import forkserver
-
-    multiprocessing.get_context("forkserver").set_forkserver_preload(
-        ["__main__", *_BASE_PRELOAD, *preload]
-    )
-    forkserver.ensure_running()
-
-
 def delete_prefix(url: str, prefix: str) -> None:
     """Delete every key a row's queue left under its own prefix (a real Redis keeps them)."""
     import redis
@@ -116,9 +105,8 @@ def _child(target: str, args: tuple[Any, ...]) -> None:
 class WorkerProcess:
     """One worker process: ``start`` returns once it announced itself; ``stop`` reaps it all."""
 
-    def __init__(self, target: str, args: Sequence[Any], preload: Sequence[str]) -> None:
-        context = multiprocessing.get_context("forkserver")
-        prewarm(preload)  # the preload takes effect only if the server was not running yet
+    def __init__(self, target: str, args: Sequence[Any]) -> None:
+        context = fork_server.context()
         self.ready_key = f"ctxprop:eco-ready:{uuid.uuid4().hex}"
         self.stop_signal: int = signal.SIGKILL
         self._stopped = False

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from ctxprop_conformance import probes
-from ctxprop_conformance.ecosystem import require
+from ctxprop_conformance.ecosystem import fork_server, require
 from ctxprop_conformance.ecosystem.dramatiq_process import WorkerProcess, delete_prefix
 from ctxprop_conformance.probes import run_probe_async, task_name
 from pytest_ctxprop.adapter import AsyncRuntimeAdapter, Capabilities, Traits, WorkerInit
@@ -176,6 +176,7 @@ class TaskiqRedis(AsyncRuntimeAdapter):
     def __init__(self) -> None:
         require("taskiq", "brokers")
         require("taskiq_redis", "brokers")
+        fork_server.warm()  # its imports done before any check's bound
         self.specs: list[Any] = []
         self.key = secrets.token_bytes(32)
 
