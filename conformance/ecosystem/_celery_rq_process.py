@@ -103,7 +103,11 @@ def _child(target: str, args: tuple[Any, ...]) -> None:
 
 
 class WorkerProcess:
-    """One worker process: ``start`` returns once it announced itself; ``stop`` reaps it all."""
+    """One worker process: ``start`` returns once it announced itself; ``stop`` reaps it all.
+
+    ``start`` is ``launch`` then ``wait_ready``: a row with several workers
+    launches them all before waiting, so they get ready side by side.
+    """
 
     def __init__(self, target: str, args: Sequence[Any]) -> None:
         context = fork_server.context()
@@ -115,9 +119,15 @@ class WorkerProcess:
         )
 
     def start(self, url: str, timeout: float = 20.0) -> None:
+        self.launch()
+        self.wait_ready(url, timeout)
+
+    def launch(self) -> None:
+        self._process.start()
+
+    def wait_ready(self, url: str, timeout: float = 20.0) -> None:
         import redis
 
-        self._process.start()
         client = redis.Redis.from_url(url, socket_timeout=5.0)
         try:
             deadline = time.monotonic() + timeout

@@ -162,8 +162,10 @@ class _Rq(RuntimeAdapter):
         self.workers = [WorkerProcess(qualified(worker_main), (self.config, i, init))
                         for i in range(workers)]  # fmt: skip
         try:
+            for worker in self.workers:  # all forked first: they get ready side by side
+                worker.launch()
             for worker in self.workers:
-                worker.start(self.config["url"])
+                worker.wait_ready(self.config["url"])
         except BaseException:
             self.stop()  # the suite calls stop() only after a start that returned
             raise
