@@ -178,12 +178,19 @@ def err(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+#: plugins that take no part in a runtime check and cost every child session seconds of
+#: CPU: Hypothesis's imports Hypothesis for its terminal summary, anyio's imports trio
+#: to list its backends (a row that uses either library imports it itself)
+_IDLE_PLUGINS = ("hypothesispytest", "anyio")
+
+
 def child_command(tmp: str, report: Path, specs: list[str], timeout: float) -> list[str]:
     ini = Path(tmp, "pytest.ini")
     ini.write_text("[pytest]\n", encoding="utf-8")
     return [
         sys.executable, "-m", "pytest", "-p", "ctxprop", "-c", str(ini), "--rootdir", tmp,
-        "-p", "no:cacheprovider", "-q", "--no-header", "--tb=no", "--ctxprop-progress",
+        "-p", "no:cacheprovider", *(f"-pno:{name}" for name in _IDLE_PLUGINS),
+        "-q", "--no-header", "--tb=no", "--ctxprop-progress",
         f"--ctxprop-timeout={timeout}", f"--ctxprop-report={report}",
         *(f"--ctxprop-runtime={spec}" for spec in specs),
     ]  # fmt: skip

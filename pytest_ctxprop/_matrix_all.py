@@ -1,8 +1,11 @@
 """``ctxprop matrix --all`` (and ``--jobs``): many rows in several bounded child sessions.
 
-The rows are split into small batches; up to ``jobs`` child pytest sessions
-run at once, each bounded exactly like the single ``ctxprop matrix`` child.
-Their reports are merged into one ``ctxprop-report/1`` document.
+The rows are split into batches (:func:`batches`: the rows that start worker
+processes first, a few a session, so no slow row ends last; then the light
+rows, many a session, as a session's start-up costs more than their checks);
+up to ``jobs`` child pytest sessions run at once, each bounded exactly like the
+single ``ctxprop matrix`` child.  Their reports are merged into one
+``ctxprop-report/1`` document.
 
 A row never hangs the command or loses the others' verdicts: when a session
 hangs, the row that was running is reported as an ``error`` at the check
@@ -35,8 +38,21 @@ from pytest_ctxprop._progress import DONE, START
 from pytest_ctxprop._versions import ordered
 
 ENTRY_POINT_GROUP = "ctxprop.runtimes"
-#: rows per child session: small enough to balance the slots, large enough to share start-up
+#: heavy rows per child session: small enough to balance the slots, large enough to share start-up
 ROWS_PER_SESSION = 4
+#: light rows per child session: their checks take milliseconds, a session's start-up seconds
+LIGHT_ROWS_PER_SESSION = 12
+#: Rows whose every check starts worker processes by fork server or spawn (a second or
+#: more a check; a light row, a plain fork included, takes milliseconds), by name, so
+#: nothing is imported to tell.  In the order their sessions start, slowest first
+#: (longest processing time first: none ends last); the fork-server rows together, so
+#: fewer sessions pay for that server's imports.  A row named nowhere here is scheduled
+#: as light: a wrong guess costs time, never a verdict.
+HEAVY_ROWS = (
+    "dask.processes*", "celery.worker*", "rq.*", "taskiq.redis*", "docket.redis*",
+    "dramatiq.worker*", "arq.*", "loky", "*pool_spawn", "reference.process*",
+    "reference.redis_queue*", "wool.routine",
+)  # fmt: skip
 _PROPERTY = re.compile(r"::test_([A-Z]+[0-9]*)_")
 
 
@@ -56,9 +72,32 @@ def default_jobs() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
+def heaviness(row: str) -> int | None:
+    """The row's place in :data:`HEAVY_ROWS` (0 is the slowest), or None for a light row."""
+    for rank, pattern in enumerate(HEAVY_ROWS):
+        if fnmatch.fnmatchcase(row, pattern):
+            return rank
+    return None
+
+
 def batches(rows: Sequence[str], jobs: int) -> list[list[str]]:
-    """Consecutive rows, at most ROWS_PER_SESSION a batch, at least ``jobs`` batches."""
-    size = max(1, min(ROWS_PER_SESSION, -(-len(rows) // max(jobs, 1))))
+    """The heavy rows' batches first, slowest first, then the light rows' batches.
+
+    At most ROWS_PER_SESSION heavy or LIGHT_ROWS_PER_SESSION light rows a batch,
+    each kind split evenly over at least ``jobs`` batches; rows of one
+    library stay together (one session imports it once).
+    """
+    rank = {row: heaviness(row) for row in rows}
+    heavy = sorted((r for r in rows if rank[r] is not None), key=lambda r: rank[r] or 0)
+    light = [r for r in rows if rank[r] is None]
+    return _split(heavy, ROWS_PER_SESSION, jobs) + _split(light, LIGHT_ROWS_PER_SESSION, jobs)
+
+
+def _split(rows: Sequence[str], most: int, jobs: int) -> list[list[str]]:
+    if not rows:
+        return []
+    count = max(min(max(jobs, 1), len(rows)), -(-len(rows) // most))
+    size = -(-len(rows) // count)
     return [list(rows[i : i + size]) for i in range(0, len(rows), size)]
 
 

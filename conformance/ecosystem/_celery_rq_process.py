@@ -1,6 +1,7 @@
 """One broker worker in its own OS process, for the celery and rq rows: start cheap, stop clean.
 
-A worker is forked from multiprocessing's fork server (single threaded, with the
+A worker is forked from the rows' fork server
+(:mod:`ctxprop_conformance.ecosystem.fork_server`: single threaded, with the
 library imported once), so a fresh worker per property check costs milliseconds
 of forking rather than an interpreter start, and never inherits the caller's
 threads or context.  The child makes itself a process group leader, so ``stop``
@@ -13,21 +14,18 @@ from __future__ import annotations
 
 import contextlib
 import json
-import multiprocessing
 import os
-import re
 import signal
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ctxprop_conformance.ecosystem import fork_server
 from ctxprop_reference.redis_queue_embedded import embedded_redis_url
 from pytest_ctxprop.adapter import SnapshotAccess, SnapshotFault
 
 ENV_URL = "CTXPROP_REDIS_URL"
-#: imported once by the fork server; every worker forked from it starts with them loaded
-_BASE_PRELOAD = ("ctxprop_conformance.probes", "redis", "json")
 
 
 def backend_url() -> str:
@@ -35,27 +33,11 @@ def backend_url() -> str:
     return os.environ.get(ENV_URL) or embedded_redis_url()
 
 
-_CLIENT_INFO_FIELD = re.compile(r"(\S+?)=(\([^)]*\)|\S*)")
-
-
-def _client_info(response: Any, **_: Any) -> dict[str, str]:
-    text = response.decode() if isinstance(response, bytes) else str(response)
-    return dict(_CLIENT_INFO_FIELD.findall(text))
-
-
 def connect(url: str) -> Any:
-    """A redis-py client; its ``CLIENT INFO`` parser also reads fakeredis's reply.
-
-    fakeredis's TCP server writes ``addr=('127.0.0.1', 51346)`` (a tuple, with a
-    space) where Redis writes ``addr=127.0.0.1:51346``, which redis-py's parser
-    cannot split; rq's worker asks ``CLIENT INFO`` for its address at start.  The
-    same fields parse the same from a real Redis.
-    """
+    """A redis-py client (the embedded fakeredis writes CLIENT INFO as Redis does)."""
     import redis
 
-    client = redis.Redis.from_url(url)
-    client.set_response_callback("CLIENT INFO", _client_info)
-    return client
+    return redis.Redis.from_url(url)
 
 
 def resolve(path: str) -> Any:
@@ -85,16 +67,6 @@ def announce(url: str, ready_key: str, message: dict[str, Any]) -> None:
         client.close()
 
 
-def prewarm(preload: Sequence[str]) -> None:
-    """Start the fork server now (its imports run in the background); cheap once running."""
-    from multiprocessing import forkserver
-
-    multiprocessing.get_context("forkserver").set_forkserver_preload(
-        ["__main__", *_BASE_PRELOAD, *preload]
-    )
-    forkserver.ensure_running()
-
-
 def delete_prefix(url: str, prefix: str) -> None:
     """Delete every key a row's queue left under its own prefix (a real Redis keeps them)."""
     import redis
@@ -114,11 +86,14 @@ def _child(target: str, args: tuple[Any, ...]) -> None:
 
 
 class WorkerProcess:
-    """One worker process: ``start`` returns once it announced itself; ``stop`` reaps it all."""
+    """One worker process: ``start`` returns once it announced itself; ``stop`` reaps it all.
 
-    def __init__(self, target: str, args: Sequence[Any], preload: Sequence[str]) -> None:
-        context = multiprocessing.get_context("forkserver")
-        prewarm(preload)  # the preload takes effect only if the server was not running yet
+    ``start`` is ``launch`` then ``wait_ready``: a row with several workers
+    launches them all before waiting, so they get ready side by side.
+    """
+
+    def __init__(self, target: str, args: Sequence[Any]) -> None:
+        context = fork_server.context()
         self.ready_key = f"ctxprop:eco-ready:{uuid.uuid4().hex}"
         self.stop_signal: int = signal.SIGKILL
         self._stopped = False
@@ -127,9 +102,15 @@ class WorkerProcess:
         )
 
     def start(self, url: str, timeout: float = 20.0) -> None:
+        self.launch()
+        self.wait_ready(url, timeout)
+
+    def launch(self) -> None:
+        self._process.start()
+
+    def wait_ready(self, url: str, timeout: float = 20.0) -> None:
         import redis
 
-        self._process.start()
         client = redis.Redis.from_url(url, socket_timeout=5.0)
         try:
             deadline = time.monotonic() + timeout

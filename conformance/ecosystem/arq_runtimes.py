@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from ctxprop_conformance import probes
-from ctxprop_conformance.ecosystem import require
+from ctxprop_conformance.ecosystem import fork_server, require
 from ctxprop_conformance.ecosystem.dramatiq_process import WorkerProcess, delete_prefix
 from ctxprop_conformance.probes import run_probe_async, task_name
 from pytest_ctxprop.adapter import AsyncRuntimeAdapter, RuntimeUnavailable, Traits, WorkerInit
@@ -223,6 +223,7 @@ class ArqWorker(AsyncRuntimeAdapter):
                 "arq needs a real Redis (its worker sends INFO, which fakeredis lacks): "
                 "set CTXPROP_REDIS_URL or install redis-server"
             )
+        fork_server.warm()  # its imports done before any check's bound
         self.specs: list[Any] = []
         self.key = secrets.token_bytes(32)
 

@@ -3,7 +3,7 @@
 Celery's documentation promises nothing about contextvars: a message carries
 the task's name, arguments and celery's own headers.  ``CeleryWorker`` runs
 ``celery worker --pool=prefork --concurrency=N`` (``app.Worker(...).start()``) in
-a process forked from the fork server (celery imported once there), on the
+a process forked from the rows' fork server (celery imported once there), on the
 Redis at ``$CTXPROP_REDIS_URL`` or else the embedded fakeredis, broker and
 result backend alike, JSON serializer.  ``CeleryEager`` sets
 ``task_always_eager=True``: ``apply_async`` runs the task in the calling thread
@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from ctxprop_conformance.ecosystem import require
+from ctxprop_conformance.ecosystem import fork_server, require
 from ctxprop_conformance.ecosystem._celery_app import (
     build_app,
     carrier,
@@ -34,7 +34,6 @@ from ctxprop_conformance.ecosystem._celery_rq_process import (
     WorkerProcess,
     backend_url,
     delete_prefix,
-    prewarm,
     qualified,
     resolve,
 )
@@ -50,17 +49,6 @@ from pytest_ctxprop.adapter import (
 
 __all__ = ["CeleryEager", "CeleryEagerCtxprop", "CeleryWorker", "CeleryWorkerCtxprop"]
 
-#: what ``app.Worker(...).start()`` imports, so the fork server holds it and a worker does not
-_PRELOAD = (
-    "celery.apps.worker", "celery.worker.components", "celery.worker.consumer",
-    "celery.worker.autoscale", "celery.worker.control", "celery.worker.pidbox",
-    "celery.worker.strategy", "celery.worker.loops", "celery.worker.request",
-    "celery.events.dispatcher", "celery.events.receiver", "celery.app.control", "celery.app.log",
-    "celery.app.trace", "celery.concurrency.prefork", "celery.concurrency.asynpool",
-    "billiard.pool", "billiard.popen_fork", "billiard.sharedctypes", "billiard.synchronize",
-    "kombu.pidbox", "kombu.mixins", "kombu.transport.redis", "celery.backends.redis",
-    "ctxprop_conformance.ecosystem._celery_app", "ctxprop_reference.integrations.celery",
-)  # fmt: skip
 #: the dataclasses probe vars hold (F4, I2), as the snapshot codec registers them
 _DATACLASSES = (
     ("ctxprop_conformance.probes:Record", "ctxprop:Record"),
@@ -117,7 +105,7 @@ class _Celery(RuntimeAdapter):
     def __init__(self) -> None:
         require("celery", "brokers")
         if not self.eager:
-            prewarm(_PRELOAD)  # the fork server imports celery while the suite gets ready
+            fork_server.warm()  # its imports done before any check's bound
         self._specs: list[tuple[str, str, bool]] = []
 
     def register(self, var: contextvars.ContextVar[Any]) -> None:
@@ -163,7 +151,7 @@ class CeleryWorker(_Celery):
     def start(self, *, workers: int, worker_init: WorkerInit | None = None) -> None:
         init = None if worker_init is None else _importable(worker_init)
         self._build(workers)
-        self.worker = WorkerProcess(qualified(worker_main), (self.config, init), _PRELOAD)
+        self.worker = WorkerProcess(qualified(worker_main), (self.config, init))
         try:
             self.worker.start(self.config["url"])
         except BaseException:

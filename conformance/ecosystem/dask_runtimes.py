@@ -13,9 +13,9 @@ reused from an earlier equal call.
 * ``dask.processes``: ``Client(processes=True, n_workers=workers)``, one
   thread per worker process.  A fresh cluster per check starts worker
   processes through distributed's own ``forkserver`` multiprocessing method
-  (config ``distributed.worker.multiprocessing-method``, which preloads
-  distributed in the fork server), so after the first check one costs well
-  under a second instead of a spawn and full import per worker.
+  (config ``distributed.worker.multiprocessing-method``): the rows' fork
+  server (``fork_server``, distributed preloaded), so one costs well under a
+  second instead of a spawn and full import per worker.
 * ``dask.processes+ctxprop``: the same with
   ``ctxprop_reference.integrations.dask.DaskContext.submit``.
 
@@ -28,44 +28,16 @@ distributed has no start hook that runs in the threads that run tasks, so
 from __future__ import annotations
 
 import contextvars
-import multiprocessing
-import threading
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 from ctxprop_conformance import probes
-from ctxprop_conformance.ecosystem import require
+from ctxprop_conformance.ecosystem import fork_server, require
 from ctxprop_conformance.probes import run_probe, task_name
 from ctxprop_reference.snapshot import JsonCodec, VarRegistry
 from pytest_ctxprop.adapter import Capabilities, RuntimeAdapter, Traits, WorkerInit
 
 STOP_TIMEOUT = 5.0
-WARM_TIMEOUT = 120.0
-_warm_lock = threading.Lock()
-_warmed = False
-
-
-def _warm_fork_server() -> None:
-    """Start the fork server with distributed imported in it, once per process.
-
-    Paid at construction (before any check's bound): the first cluster would
-    otherwise spend its ``start`` bound importing distributed in the new fork
-    server, and on a loaded machine that alone can exceed it (a false ``error``).
-    """
-    global _warmed
-    with _warm_lock:
-        if _warmed:
-            return
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["distributed"])  # no effect if already running
-        child = context.Process(target=_no_op, name="ctxprop-dask-warm")
-        child.start()
-        child.join(WARM_TIMEOUT)
-        _warmed = True
-
-
-def _no_op() -> None:
-    """The warm-up child: its fork proves the server has finished its imports."""
 NESTED_TIMEOUT = 10.0
 _AMBIENT = "no worker start hook in the task threads (worker_init not offered)"
 
@@ -150,7 +122,7 @@ class DaskProcesses(DaskThreads):
     def __init__(self) -> None:
         super().__init__()
         self.dask = require("dask", "dask")
-        _warm_fork_server()
+        fork_server.warm()  # distributed imported there before any check's bound
 
     def new_client(self, workers: int) -> Any:
         with self.dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}):

@@ -11,7 +11,8 @@ Only the suite's generic ``run_probe_async`` is registered.
   started in ``start`` from the context the suite gives it: docket's
   documented embedding model, never the caller's own task.
 * ``docket.redis``: a worker in its own OS process (``Worker.run``, docket's
-  CLI entry), forked from multiprocessing's fork server with docket preloaded.
+  CLI entry), forked from the rows' fork server (``fork_server``) with docket
+  preloaded.
 * ``docket.redis+ctxprop``: the same, with
   ``ctxprop_reference.integrations.docket.DocketContext`` on both sides.
 """
@@ -21,14 +22,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import multiprocessing
 import secrets
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, ClassVar
 
-from ctxprop_conformance.ecosystem import require
+from ctxprop_conformance.ecosystem import fork_server, require
 from ctxprop_conformance.ecosystem.docket_worker import TASK, probe_codec, serve
 from ctxprop_conformance.probes import run_probe_async, task_name
 from ctxprop_reference.redis_queue import _resolve, _spoiled, embedded_redis_url, qualified_name
@@ -46,7 +46,6 @@ _AMBIENT = (
     "a task runs in a copy of the worker loop's context (asyncio.create_task in "
     "Worker._run): values set at worker start are visible to tasks"
 )
-_PRELOAD = ["docket", "redis", "ctxprop_conformance.probes", "ctxprop_reference.snapshot"]
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 3.0
 
@@ -146,6 +145,7 @@ class DocketRedis(_Docket):
     def __init__(self) -> None:
         super().__init__()
         self.registry = VarRegistry()
+        fork_server.warm()  # its imports done before any check's bound
 
     def _worker_args(self) -> tuple[list[Any] | None, bytes | None]:
         return None, None
@@ -153,12 +153,8 @@ class DocketRedis(_Docket):
     async def start(self, *, workers: int, worker_init: WorkerInit | None = None) -> None:
         url = backend_url()
         specs, key = self._worker_args()
-        mp = multiprocessing.get_context("forkserver")
-        if not getattr(DocketRedis, "_preloaded", False):
-            mp.set_forkserver_preload(_PRELOAD)  # only before the fork server first starts
-            DocketRedis._preloaded = True  # type: ignore[attr-defined]
         init = _init_path(worker_init)
-        self.process = mp.Process(
+        self.process = fork_server.context().Process(
             target=serve, args=(url, self.name, workers, init, specs, key), daemon=True
         )
         # the fork server's children start from its clean context, whatever start's is

@@ -1,51 +1,23 @@
-"""One broker worker in its own OS process, forked from multiprocessing's fork server.
+"""One broker worker in its own OS process, forked from the rows' fork server.
 
-Shared by the dramatiq, taskiq and arq rows.  The fork server is single
-threaded and has imported the libraries once, so a worker starts in
-milliseconds from a clean process (never the caller's context, never a copy of
-a threaded parent).  ``serve(*args)`` runs in the child and returns a ``stop``
-callable; the parent waits for "ready" on a pipe, and ``stop`` asks the child
-to stop, waits a bounded time, then kills and reaps it.
+Shared by the dramatiq, taskiq and arq rows.  The fork server
+(:mod:`ctxprop_conformance.ecosystem.fork_server`) is single threaded and has
+imported the libraries once, so a worker starts in milliseconds from a clean
+process (never the caller's context, never a copy of a threaded parent).
+``serve(*args)`` runs in the child and returns a ``stop`` callable; the parent
+waits for "ready" on a pipe, and ``stop`` asks the child to stop, waits a
+bounded time, then kills and reaps it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
-import threading
 from collections.abc import Callable
 from typing import Any
 
+from ctxprop_conformance.ecosystem import fork_server
+
 __all__ = ["WorkerProcess", "delete_prefix"]
-
-_PRELOAD = [
-    "ctxprop_conformance.probes",
-    "ctxprop_conformance.ecosystem.dramatiq_runtimes",
-    "ctxprop_conformance.ecosystem.taskiq_runtimes",
-    "ctxprop_conformance.ecosystem.arq_runtimes",
-    "ctxprop_reference.snapshot",
-    "redis",
-    "dramatiq",
-    "dramatiq.brokers.redis",
-    "dramatiq.results",
-    "taskiq",
-    "taskiq_redis",
-    "arq",
-]
-_lock = threading.Lock()
-_preloaded = False
-
-
-def _context() -> Any:
-    """The fork server, asked once per process to preload the libraries (if not started yet)."""
-    global _preloaded
-    context = multiprocessing.get_context("forkserver")
-    with _lock:
-        if not _preloaded:
-            # a module that does not import (a library not installed) is skipped by the server
-            context.set_forkserver_preload(["__main__", *_PRELOAD])
-            _preloaded = True
-    return context
 
 
 def _main(serve: Callable[..., Callable[[], None]], args: tuple[Any, ...], conn: Any) -> None:
@@ -73,7 +45,7 @@ class WorkerProcess:
         self._conn: Any = None
 
     def start(self, timeout: float = 20.0) -> None:
-        context = _context()
+        context = fork_server.context()
         self._conn, child = context.Pipe()
         self._process = context.Process(
             target=_main, args=(self._serve, self._args, child),

@@ -4,8 +4,8 @@ dramatiq documents no context propagation: an actor runs on one of the
 worker's threads (``dramatiq.Worker(broker, worker_threads=n)``) in that
 thread's own context, and only the message (actor name, JSON args, options)
 travels.  ``+ctxprop`` adds :func:`ctxprop_reference.integrations.dramatiq.context_middleware`
-on both sides and nothing else.  Worker processes are forked from
-multiprocessing's fork server with dramatiq preloaded, so one starts in
+on both sides and nothing else.  Worker processes are forked from the
+rows' fork server (``fork_server``) with dramatiq preloaded, so one starts in
 milliseconds from a clean process, never from the caller's context.
 """
 
@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from ctxprop_conformance import probes
-from ctxprop_conformance.ecosystem import require
+from ctxprop_conformance.ecosystem import fork_server, require
 from ctxprop_conformance.ecosystem.dramatiq_process import WorkerProcess, delete_prefix
 from ctxprop_conformance.probes import run_probe, task_name
 from pytest_ctxprop.adapter import RuntimeAdapter, Traits, WorkerInit
@@ -140,6 +140,7 @@ class DramatiqWorker(RuntimeAdapter):
     def __init__(self) -> None:
         require("dramatiq", "brokers")
         require("redis", "brokers")
+        fork_server.warm()  # its imports done before any check's bound
         self.specs: list[Any] = []
         self.key = secrets.token_bytes(32)
 

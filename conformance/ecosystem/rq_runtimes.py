@@ -3,7 +3,7 @@
 rq's documentation promises nothing about contextvars: a job is its function,
 arguments and ``meta``, pickled (rq's default serializer).  Each row starts one
 rq worker process per worker the suite asks for (an rq worker runs one job at a
-time), forked from the fork server with rq imported once, on the Redis at
+time), forked from the rows' fork server with rq imported once, on the Redis at
 ``$CTXPROP_REDIS_URL`` or else the embedded fakeredis.  ``SimpleWorker`` runs
 jobs in the worker process itself; ``Worker`` forks a work horse from the
 worker for every job.  The caller uses ``Queue.enqueue(run_probe, name, *args)``
@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from ctxprop_conformance import probes
-from ctxprop_conformance.ecosystem import require
+from ctxprop_conformance.ecosystem import fork_server, require
 from ctxprop_conformance.ecosystem._celery_rq_process import (
     Access,
     SpoilingStore,
@@ -44,10 +44,6 @@ from pytest_ctxprop.adapter import (
 
 __all__ = ["RqSimpleWorker", "RqSimpleWorkerCtxprop", "RqWorker", "RqWorkerCtxprop", "outcome"]
 
-_PRELOAD = (
-    "rq", "rq.worker", "rq.job", "rq.queue", "rq.command", "rq.results",
-    "ctxprop_conformance.ecosystem._rq_worker", "ctxprop_reference.integrations.rq",
-)  # fmt: skip
 _DATACLASSES = (
     ("ctxprop_conformance.probes:Record", "ctxprop:Record"),
     ("ctxprop_conformance.probes:Dependency", "ctxprop:Dependency"),
@@ -134,9 +130,7 @@ class _Rq(RuntimeAdapter):
 
     def __init__(self) -> None:
         require("rq", "brokers")
-        from ctxprop_conformance.ecosystem._celery_rq_process import prewarm
-
-        prewarm(_PRELOAD)  # the fork server imports rq while the suite gets ready
+        fork_server.warm()  # its imports done before any check's bound
         self._specs: list[tuple[str, str, bool]] = []
         self.store: SpoilingStore | None = None
 
@@ -165,11 +159,13 @@ class _Rq(RuntimeAdapter):
         self.connection = connect(self.config["url"])
         self.store = SpoilingStore(self.config["url"]) if self.ctxprop else None
         self.queue = classes(self.config, self.store)[0](queue, connection=self.connection)
-        self.workers = [WorkerProcess(qualified(worker_main), (self.config, i, init), _PRELOAD)
+        self.workers = [WorkerProcess(qualified(worker_main), (self.config, i, init))
                         for i in range(workers)]  # fmt: skip
         try:
+            for worker in self.workers:  # all forked first: they get ready side by side
+                worker.launch()
             for worker in self.workers:
-                worker.start(self.config["url"])
+                worker.wait_ready(self.config["url"])
         except BaseException:
             self.stop()  # the suite calls stop() only after a start that returned
             raise

@@ -195,10 +195,26 @@ def test_rows_order_and_batches() -> None:
     assert ordered(names) == [
         "stdlib.thread", "reference.thread", "anyio.x", "rq.enqueue", "rq.enqueue+ctxprop"
     ]  # fmt: skip
-    assert batches([str(i) for i in range(9)], 2) == [
-        ["0", "1", "2", "3"], ["4", "5", "6", "7"], ["8"]
-    ]  # fmt: skip
+    nine = [str(i) for i in range(9)]
+    assert batches(nine, 2) == [nine[:5], nine[5:]]
     assert batches(["a", "b", "c"], 2) == [["a", "b"], ["c"]]
+    assert batches([str(i) for i in range(30)], 1) == [
+        [str(i) for i in range(0, 10)], [str(i) for i in range(10, 20)],
+        [str(i) for i in range(20, 30)],
+    ]  # fmt: skip
+
+
+def test_batches_start_the_heavy_rows_first_slowest_first() -> None:
+    rows = ordered([
+        "stdlib.thread", "anyio.x", "rq.worker", "rq.worker+ctxprop", "loky",
+        "dask.processes", "celery.worker", "celery.worker+ctxprop", "celery.eager",
+    ])  # fmt: skip
+    assert batches(rows, 2) == [
+        ["dask.processes", "celery.worker", "celery.worker+ctxprop"],
+        ["rq.worker", "rq.worker+ctxprop", "loky"],
+        ["stdlib.thread", "anyio.x"],
+        ["celery.eager"],
+    ]
 
 
 def test_merge_keeps_every_row_and_marks_hung_ones_incomplete(check_report) -> None:
