@@ -55,13 +55,22 @@ def verdict_of(report: pytest.TestReport, call: pytest.CallInfo[None]) -> dict[s
             and excinfo.errisinstance(PropertyViolation)
         ):
             return {"verdict": Verdict.FAIL.value, "reason": str(excinfo.value)}
-        what = "" if excinfo is None else f"{excinfo.typename}: {excinfo.value}"
+        what = "" if excinfo is None else _describe(excinfo.value)
         return {"verdict": Verdict.ERROR.value, "reason": f"{report.when} broke: {what}"}
     if report.when == "call" and report.passed:
         return {"verdict": Verdict.PASS.value, "reason": ""}
     if report.skipped and excinfo is not None:
         return {"verdict": Verdict.NA.value, "reason": f"skipped: {excinfo.value}"}
     return None
+
+
+def _describe(exc: BaseException) -> str:
+    """``Type: message``, and every sub-exception of a group (pytest groups unraisables)."""
+    what = f"{type(exc).__name__}: {exc}"
+    subs = getattr(exc, "exceptions", None)  # an ExceptionGroup, or the 3.10 backport's
+    if isinstance(subs, tuple):
+        what += "".join(f"\n  [{n}] {_describe(sub)}" for n, sub in enumerate(subs, 1))
+    return what
 
 
 def check_ref(nodeid: str, subject: str, pid: str) -> dict[str, str]:

@@ -67,19 +67,6 @@ def announce(url: str, ready_key: str, message: dict[str, Any]) -> None:
         client.close()
 
 
-def delete_prefix(url: str, prefix: str) -> None:
-    """Delete every key a row's queue left under its own prefix (a real Redis keeps them)."""
-    import redis
-
-    client = redis.Redis.from_url(url, socket_timeout=5.0)
-    try:
-        keys = list(client.scan_iter(match=prefix + "*", count=500))
-        for start in range(0, len(keys), 500):
-            client.delete(*keys[start : start + 500])
-    finally:
-        client.close()
-
-
 def _child(target: str, args: tuple[Any, ...]) -> None:
     os.setpgrp()  # stop() signals the whole group: pool children and work horses too
     resolve(target)(*args)

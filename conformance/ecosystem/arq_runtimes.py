@@ -26,7 +26,8 @@ from typing import Any, ClassVar
 
 from ctxprop_conformance import probes
 from ctxprop_conformance.ecosystem import fork_server, require
-from ctxprop_conformance.ecosystem.dramatiq_process import WorkerProcess, delete_prefix
+from ctxprop_conformance.ecosystem.piped_worker import WorkerProcess
+from ctxprop_conformance.ecosystem.redis_keys import delete_matching
 from ctxprop_conformance.probes import run_probe_async, task_name
 from pytest_ctxprop.adapter import AsyncRuntimeAdapter, RuntimeUnavailable, Traits, WorkerInit
 
@@ -254,7 +255,7 @@ class ArqWorker(AsyncRuntimeAdapter):
         finally:
             try:
                 await self.pool.aclose()
-                await asyncio.to_thread(delete_prefix, self.url, self.queue)
+                await asyncio.to_thread(delete_matching, self.url, f"*{self.queue}*")
             finally:
                 self.redis.stop()
 

@@ -33,10 +33,10 @@ from ctxprop_conformance.ecosystem._celery_rq_process import (
     SpoilingStore,
     WorkerProcess,
     backend_url,
-    delete_prefix,
     qualified,
     resolve,
 )
+from ctxprop_conformance.ecosystem.redis_keys import delete_matching
 from ctxprop_conformance.probes import task_name
 from pytest_ctxprop.adapter import (
     Capabilities,
@@ -166,7 +166,7 @@ class CeleryWorker(_Celery):
             try:
                 self._close_app()
             finally:
-                delete_prefix(self.config["url"], self.config["prefix"])
+                delete_matching(self.config["url"], self.config["prefix"] + "*")
 
     def submit(self, fn: Callable[..., Any], /, *args: Any) -> Any:
         return self.task.apply_async((task_name(fn), *args))

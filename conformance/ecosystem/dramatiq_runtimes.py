@@ -19,7 +19,8 @@ from typing import Any, ClassVar
 
 from ctxprop_conformance import probes
 from ctxprop_conformance.ecosystem import fork_server, require
-from ctxprop_conformance.ecosystem.dramatiq_process import WorkerProcess, delete_prefix
+from ctxprop_conformance.ecosystem.piped_worker import WorkerProcess
+from ctxprop_conformance.ecosystem.redis_keys import delete_matching
 from ctxprop_conformance.probes import run_probe, task_name
 from pytest_ctxprop.adapter import RuntimeAdapter, Traits, WorkerInit
 
@@ -164,7 +165,7 @@ class DramatiqWorker(RuntimeAdapter):
             self.process.stop()
         finally:
             self.broker.close()
-            delete_prefix(self.url, self.namespace)
+            delete_matching(self.url, f"*{self.namespace}*")
 
     def submit(self, fn: Callable[..., Any], /, *args: Any) -> Any:
         return self.actor.send(task_name(fn), *args)

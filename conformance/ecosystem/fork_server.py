@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # POSIX only, as the fork server
     from multiprocessing.context import ForkServerContext
+    from multiprocessing.process import BaseProcess
 
-__all__ = ["PRELOAD", "context", "warm"]
+__all__ = ["PRELOAD", "Warmup", "context", "warm"]
 
 #: what the workers of every row import, loaded once in the fork server
 PRELOAD: tuple[str, ...] = (
@@ -69,9 +71,7 @@ PRELOAD: tuple[str, ...] = (
 #: how long the first warm-up may take: the server imports every library above
 WARM_TIMEOUT = 120.0
 _lock = threading.Lock()
-_warm_lock = threading.Lock()  # held through the warm-up: a second caller waits for it
 _preload_set = False
-_warmed = False
 
 
 def context() -> ForkServerContext:
@@ -89,26 +89,38 @@ def context() -> ForkServerContext:
     return mp
 
 
-def warm(timeout: float = WARM_TIMEOUT) -> None:
-    """Start the fork server and wait until its imports are done; once per process.
+class Warmup:
+    """Start a fork server and wait until its imports are done; once per process.
 
     Called when an adapter is constructed, outside every check's bound: the
     first worker would otherwise spend its ``start`` bound waiting for the
     server's imports, which on a loaded machine can exceed it (a false ``error``).
     A no-op child is the proof: the server forks only once it has imported all.
+    ``process`` makes that child's process from the server to warm (a row with
+    a fork server of its own, like wool's, passes its own process class).
     """
-    global _warmed
-    with _warm_lock:
-        if _warmed:
-            return
-        child = context().Process(target=_no_op, name="ctxprop-fork-server-warm", daemon=True)
-        child.start()
-        child.join(timeout)
-        if child.exitcode is None:  # a server that slow: the rows' own bounds will tell
-            child.kill()
-            child.join()
-        _warmed = True
+
+    def __init__(self, process: Callable[..., BaseProcess]) -> None:
+        self._process = process
+        self._lock = threading.Lock()  # held through the warm-up: a second caller waits
+        self._warmed = False
+
+    def __call__(self, timeout: float = WARM_TIMEOUT) -> None:
+        with self._lock:
+            if self._warmed:
+                return
+            child = self._process(target=_no_op, name="ctxprop-fork-server-warm", daemon=True)
+            child.start()
+            child.join(timeout)
+            if child.exitcode is None:  # a server that slow: the rows' own bounds will tell
+                child.kill()
+                child.join()
+            self._warmed = True
 
 
 def _no_op() -> None:
     """The warm-up child: that it was forked proves the server finished its imports."""
+
+
+#: warms the one fork server of :func:`context`
+warm = Warmup(lambda **kwargs: context().Process(**kwargs))

@@ -29,13 +29,12 @@ import asyncio
 import contextlib
 import io
 import os
-import threading
 from collections.abc import Callable, Iterator
 from multiprocessing import forkserver, reduction, spawn, util
 from multiprocessing.context import ForkServerProcess, set_spawning_popen
 from typing import Any, ClassVar
 
-from ctxprop_conformance.ecosystem import require
+from ctxprop_conformance.ecosystem import fork_server, require
 from ctxprop_conformance.probes import run_probe_async, task_name
 from pytest_ctxprop.adapter import (
     AsyncRuntimeAdapter,
@@ -57,7 +56,6 @@ except ImportError:  # no fd passing (Windows): no fork server
     popen_forkserver = None  # type: ignore[assignment]
 _NO_FORK_SERVER = "wool.routine starts its workers from a fork server, which needs fd passing"
 
-WARM_TIMEOUT = 120.0
 STOP_GRACE = 5.0  # WorkerPool's shutdown bound: a check's clean-up has one bound
 PRELOAD = ["wool", __name__, "ctxprop_conformance.probes"]
 _GRPC_FORK_SUPPORT = "GRPC_ENABLE_FORK_SUPPORT"  # wool spawns its workers with it at "0"
@@ -76,8 +74,6 @@ CONTEXTVAR_REASON = (
 
 _server = forkserver.ForkServer()  # this module's own: dask's rows use the global one
 _server.set_forkserver_preload(PRELOAD)
-_warm_lock = threading.Lock()
-_warmed = False
 
 
 @contextlib.contextmanager
@@ -91,24 +87,6 @@ def _grpc_fork_support_default() -> Iterator[None]:
         yield
     finally:
         os.environ.pop(_GRPC_FORK_SUPPORT, None)
-
-
-def _warm_fork_server() -> None:
-    """Start the fork server with wool imported in it, once per process, outside any bound."""
-    global _warmed
-    with _warm_lock:
-        if _warmed:
-            return
-        with _grpc_fork_support_default():
-            _server.ensure_running()
-        child = _ServerProcess(target=_no_op, name="ctxprop-wool-warm")
-        child.start()
-        child.join(WARM_TIMEOUT)
-        _warmed = True
-
-
-def _no_op() -> None:
-    """The warm-up child: its fork proves the server has finished its imports."""
 
 
 class _Popen(popen_forkserver.Popen if popen_forkserver else object):  # type: ignore[misc]
@@ -137,6 +115,17 @@ class _ServerProcess(ForkServerProcess):
     @staticmethod
     def _Popen(process_obj: Any) -> _Popen:  # type: ignore[override]
         return _Popen(process_obj)
+
+
+def _warm_process(**kwargs: Any) -> _ServerProcess:
+    """The warm-up's child, from this module's server, started as wool starts its workers."""
+    with _grpc_fork_support_default():
+        _server.ensure_running()
+    return _ServerProcess(**kwargs)
+
+
+#: wool's server gets wool's imports alone: no other row pays wool's 3-5 s import
+_warm_fork_server = fork_server.Warmup(_warm_process)
 
 
 if wool is not None:

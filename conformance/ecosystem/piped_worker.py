@@ -17,7 +17,7 @@ from typing import Any
 
 from ctxprop_conformance.ecosystem import fork_server
 
-__all__ = ["WorkerProcess", "delete_prefix"]
+__all__ = ["WorkerProcess"]
 
 
 def _main(serve: Callable[..., Callable[[], None]], args: tuple[Any, ...], conn: Any) -> None:
@@ -86,16 +86,3 @@ class WorkerProcess:
         self._conn.close()
         if process.is_alive():
             raise RuntimeError(f"the {self._name} worker (pid {process.pid}) survived SIGKILL")
-
-
-def delete_prefix(url: str, prefix: str) -> None:
-    """Delete every key under ``prefix`` (the worker has stopped): nothing of a run stays."""
-    import redis
-
-    client = redis.Redis.from_url(url, socket_timeout=5.0)
-    try:
-        keys = list(client.scan_iter(match=f"*{prefix}*", count=500))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
