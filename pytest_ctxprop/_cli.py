@@ -219,14 +219,14 @@ def _run_matrix(args: argparse.Namespace) -> int:
 
 def _run_sessions(args: argparse.Namespace, specs: list[str]) -> int:
     """``--all`` / ``--jobs``: several bounded child sessions (pytest_ctxprop._matrix_all)."""
-    from pytest_ctxprop._matrix_all import ROWS_PER_SESSION, Sessions, default_jobs, merge
+    from pytest_ctxprop._matrix_all import Sessions, default_jobs, merge
 
     jobs = args.jobs or default_jobs()
-    bounds = Bounds.for_run(min(len(specs), ROWS_PER_SESSION), args.timeout)
+    bounds, start_up = Bounds.for_run(1, args.timeout), Bounds.for_run(0, args.timeout).total
     err(
         f"ctxprop matrix: {len(specs)} runtime spec(s) in up to {jobs} parallel sessions, each "
         f"check bounded by {args.timeout:g}s; a check is taken as hung after {bounds.stall:g}s, "
-        f"a session of {ROWS_PER_SESSION} rows after {bounds.total:g}s"
+        f"a session after {start_up:g}s plus {bounds.total - start_up:g}s a row"
     )
     started = time.perf_counter()
     sessions = Sessions(specs, jobs=jobs, timeout=args.timeout)
