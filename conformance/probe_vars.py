@@ -184,5 +184,3 @@ REGISTERED: tuple[contextvars.ContextVar[Any], ...] = tuple(
 def var_ref(var: contextvars.ContextVar[Any]) -> str:
     """``module:attribute`` of a probe var (its name), for runtimes that ship references."""
     return var.name
-
-

@@ -63,12 +63,11 @@ def in_ci(environ: Mapping[str, str] | None = None) -> bool:
     return value is not None and value.strip().lower() not in _FALSE_WORDS
 
 
-def current_profile_name() -> str | None:
-    """The active Hypothesis profile (``get_current_profile_name`` is recent)."""
+def current_profile_name() -> str:
+    """The active Hypothesis profile."""
     from hypothesis import settings
 
-    getter = getattr(settings, "get_current_profile_name", None)
-    return getter() if getter is not None else getattr(settings, "_current_profile", None)
+    return settings.get_current_profile_name()
 
 
 def _is_hypothesis_ci_profile(name: str | None) -> bool:
@@ -79,8 +78,7 @@ def _is_hypothesis_ci_profile(name: str | None) -> bool:
     from hypothesis import _settings as hypothesis_settings
     from hypothesis import settings
 
-    own_ci = getattr(hypothesis_settings, "CI", None)
-    return name == "ci" and own_ci is not None and settings.get_profile("ci") is own_ci
+    return name == "ci" and settings.get_profile("ci") is hypothesis_settings.CI
 
 
 def choose_profile(environ: Mapping[str, str] | None = None) -> str | None:
@@ -101,4 +99,4 @@ def load_profile(environ: Mapping[str, str] | None = None) -> str:
     chosen = choose_profile(environ)
     if chosen is not None:
         settings.load_profile(chosen)
-    return current_profile_name() or "default"
+    return current_profile_name()

@@ -17,8 +17,13 @@ from pytest_ctxprop import _collection as coll
 from pytest_ctxprop._report import VerdictStore, check_ref, verdict_of
 from pytest_ctxprop._settings import Settings
 
-_RUNTIME_MODULES = ("test_forward", "test_isolation", "test_backprop", "test_serialization",
-    "test_token_transport")
+_RUNTIME_MODULES = (
+    "test_forward",
+    "test_isolation",
+    "test_backprop",
+    "test_serialization",
+    "test_token_transport",
+)
 _CONTEXTVARS_MODULES = ("test_tokens", "test_token_parity")
 _SELECTION_KEY = "ctxprop_selection"
 

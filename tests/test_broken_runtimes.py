@@ -57,6 +57,8 @@ DECLARED_HERE = {"T11", "T16"} if sys.version_info < (3, 11) else set()
 def _clean(rows: dict[str, Any], pid: str) -> bool:
     verdict = rows[pid]["verdict"]
     return verdict in CLEAN or (verdict == "deviation" and pid in DECLARED_HERE)
+
+
 REFERENCE = sorted(name for name in BUILTIN_RUNTIMES if name.startswith("reference."))
 #: judged only on time here: their verdicts are whatever the interpreter does
 STDLIB = sorted(name for name in BUILTIN_RUNTIMES if name.startswith("stdlib."))

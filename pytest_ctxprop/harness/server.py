@@ -290,9 +290,7 @@ async def run_server_async(
     deadline = loop.time() + ready_timeout
     try:
         try:
-            address: ServerAddress = await _race(
-                server, wait_ready(), ready_timeout, stop_timeout
-            )
+            address: ServerAddress = await _race(server, wait_ready(), ready_timeout, stop_timeout)
         except asyncio.TimeoutError:
             raise ServerStartTimeout(
                 f"server for {_hostport(host, port)} did not signal readiness "

@@ -118,7 +118,9 @@ async def run_server_trio(
         with trio.move_on_at(deadline) as probe_scope:
             waited = await _first(
                 lambda: wait_for_port(
-                    address.host, address.port, max(0.0, deadline - trio.current_time()),
+                    address.host,
+                    address.port,
+                    max(0.0, deadline - trio.current_time()),
                     probe_interval,
                 ),
                 task.done.wait,

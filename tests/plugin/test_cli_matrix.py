@@ -46,7 +46,8 @@ def test_matrix_on_every_builtin_runtime_reports_and_exits_0(project: Path, chec
     bad = [
         f"{r['runtime']} {r['property']} {r['verdict']}: {r['reason'][:600]}"
         for r in report["results"]
-        if r["runtime"].startswith("reference.") and r["verdict"] not in ("pass", "n/a")
+        if r["runtime"].startswith("reference.")
+        and r["verdict"] not in ("pass", "n/a")
         and not (r["verdict"] == "deviation" and (r["runtime"], r["property"]) in DECLARED_HERE)
     ]
     assert not bad, "\n".join(bad[:3])

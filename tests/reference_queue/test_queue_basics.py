@@ -108,7 +108,6 @@ def test_every_stored_key_has_a_ttl(redis_url: str) -> None:
         queue.close()
 
 
-
 def test_sync_helper_finds_the_tasks_value_in_the_task_and_from_a_bare_thread(
     redis_url: str, make_queue: QueueFactory
 ) -> None:

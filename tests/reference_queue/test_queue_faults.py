@@ -51,7 +51,6 @@ def started() -> Iterator[SignalOwner]:
     owner.close()
 
 
-
 def test_unreachable_redis_at_submit_names_host_and_port() -> None:
     with socket.socket() as held:  # bound, never listening: connections are refused
         held.bind(("127.0.0.1", 0))

@@ -15,7 +15,7 @@ from pytest_ctxprop import _hypothesis_profiles as profiles
 @pytest.fixture(autouse=True)
 def restore_hypothesis_profile() -> Iterator[None]:
     """Profiles are process-global: put back the active one and Hypothesis's "ci"."""
-    active = profiles.current_profile_name() or "default"
+    active = profiles.current_profile_name()
     hypothesis_ci = settings.get_profile("ci")
     yield
     settings.register_profile("ci", hypothesis_ci)
