@@ -55,12 +55,14 @@ def test_signal_to_the_session_stops_its_redis_server(pytester, signum):
         stdin=subprocess.DEVNULL,
         text=True,
     )
-    redis_pid = None
+    redis_pid = survivor = None
+    hung = False
+    reader = None
+    seen: list[str] = []
     watchdog = threading.Timer(INNER_TIMEOUT, proc.kill)  # a hung session fails, never hangs
     watchdog.start()
     try:
         assert proc.stdout is not None
-        seen = []
         for line in proc.stdout:
             seen.append(line)
             if "REDIS_PID " in line:
@@ -68,25 +70,38 @@ def test_signal_to_the_session_stops_its_redis_server(pytester, signum):
                 break
         assert redis_pid is not None, "".join(seen)
         assert _alive(redis_pid)
+        # the rest of the output is read while the session ends (a full pipe would block
+        # it); the exit is awaited, not the pipe's end: an orphaned redis-server (the bug
+        # looked for here) holds the inherited pipe open, so the end might never come
+        reader = threading.Thread(target=seen.extend, args=(proc.stdout,), daemon=True)
+        reader.start()
         proc.send_signal(signum)
         try:
-            rest, _ = proc.communicate(timeout=INNER_TIMEOUT / 2)
+            proc.wait(timeout=INNER_TIMEOUT / 2)
         except subprocess.TimeoutExpired:
             # SIGABRT: pytest's faulthandler prints every thread's stack, so the output says
             # where the session was stuck
             proc.send_signal(signal.SIGABRT)
             try:
-                rest, _ = proc.communicate(timeout=INNER_TIMEOUT / 4)
+                proc.wait(timeout=INNER_TIMEOUT / 4)
             except subprocess.TimeoutExpired:
                 proc.kill()
-                rest, _ = proc.communicate()
-            pytest.fail(f"the session did not end after {signum!r}:\n{''.join(seen)}{rest}")
+                proc.wait()
+            hung = True
     finally:
         watchdog.cancel()
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        proc.stdout.close()  # type: ignore[union-attr]
+        if redis_pid is not None and _alive(redis_pid):
+            survivor = redis_pid
+            os.kill(redis_pid, signal.SIGKILL)  # never left behind, whatever failed
+        if reader is not None:
+            reader.join(INNER_TIMEOUT / 4)  # the pipe's end, now that nothing holds it
+        if reader is None or not reader.is_alive():  # closing under a reader would block
+            proc.stdout.close()  # type: ignore[union-attr]
+        output = "".join(seen)
+    assert not hung, f"the session did not end after {signum!r}:\n{output}"
+    assert survivor is None, f"redis-server {survivor} outlived the session:\n{output}"
     if signum == signal.SIGTERM:
         assert proc.returncode == -signal.SIGTERM, "the session should still die by SIGTERM"
-    assert not _alive(redis_pid), f"redis-server {redis_pid} outlived the session"
