@@ -129,7 +129,12 @@ def start_redis_server(
             "--logfile", str(logfile),
             "--daemonize", "no",
         ]  # fmt: skip
-        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        # stderr (errors before the log is open) goes to the log too, not to the session's
+        # own stderr: a server orphaned by a killed session must not hold the caller's pipe
+        with logfile.open("ab") as early_errors:
+            proc = subprocess.Popen(
+                args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=early_errors
+            )
         server = RedisServerProcess(proc, host, port, logfile)
         try:
             if _await_ready(proc, host, port, deadline, interval):

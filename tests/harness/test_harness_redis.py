@@ -146,6 +146,18 @@ def test_external_url_gives_each_worker_its_own_database(hpytester, tmp_path):
         server.stop()
 
 
+@needs_redis_server
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="reads the server's fds in /proc")
+def test_server_holds_none_of_the_sessions_output_streams(tmp_path):
+    """An orphaned server (its session killed) must not keep a caller's pipe open."""
+    server = start_redis_server(tmp_path)
+    try:
+        fds = {fd: os.readlink(f"/proc/{server.proc.pid}/fd/{fd}") for fd in (1, 2)}
+    finally:
+        server.stop()
+    assert fds == {1: os.devnull, 2: str(server.logfile)}
+
+
 @pytest.mark.parametrize(
     ("url", "shown"),
     [
