@@ -34,6 +34,17 @@ def test_blocks(_ctxprop_redis_backend, ctxprop_redis_url):
 """
 
 
+# A background job of a non-interactive shell (``cmd &``, nohup loops, some CI runners)
+# starts with SIGINT ignored, and every process it starts inherits that: the inner
+# session would ignore the SIGINT this test sends and never end.  Ctrl-C at a terminal
+# reaches a session with Python's own handler, so the inner session starts from that.
+SIGINT_AS_FROM_A_TERMINAL = """
+import signal
+
+signal.signal(signal.SIGINT, signal.default_int_handler)
+"""
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -46,6 +57,7 @@ def _alive(pid: int) -> bool:
 def test_signal_to_the_session_stops_its_redis_server(pytester, signum):
     pytester.makeini(inner_ini())
     pytester.makepyfile(test_blocks=BLOCKS)
+    pytester.makeconftest(SIGINT_AS_FROM_A_TERMINAL)
     args = [sys.executable, "-m", "pytest", *PLUGIN, "-p", "no:cacheprovider", "-s"]
     proc = subprocess.Popen(
         [*args, "--ctxprop-redis=real", "-p", "no:randomly"],
