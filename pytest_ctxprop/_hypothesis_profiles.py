@@ -70,7 +70,7 @@ def current_profile_name() -> str:
     return settings.get_current_profile_name()
 
 
-def _is_hypothesis_ci_profile(name: str | None) -> bool:
+def _is_hypothesis_ci_profile(name: str) -> bool:
     """Is ``name`` the "ci" profile Hypothesis registers (and loads on CI) itself?
 
     A project may register its own "ci", which must win: compare the objects.
